@@ -1,0 +1,185 @@
+package retry
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The reasons a call gives up, each matched by errors.Is on the *Error that
+// Do and DoValue return.
+var (
+	// ErrExhausted means every permitted attempt was made and failed, or a
+	// backoff.BackOff schedule said Stop.
+	ErrExhausted = errors.New("attempts exhausted")
+
+	// ErrNotRetryable means the last error was final: the classifier said
+	// so, or the function marked it with Permanent.
+	ErrNotRetryable = errors.New("error not retryable")
+
+	// ErrDeadline means the context's deadline passed, or would have passed
+	// before the next wait or limiter slot ended.
+	ErrDeadline = errors.New("context deadline")
+
+	// ErrCanceled means the context was canceled.
+	ErrCanceled = errors.New("context canceled")
+
+	// ErrTimeLimit means the policy's TimeLimit or FailureTimeLimit passed,
+	// or would have passed before the next wait ended.
+	ErrTimeLimit = errors.New("time limit reached")
+
+	// ErrServerDelay means the server asked for a longer wait than the
+	// policy's MaxServerDelay allows. Error.ServerDelay holds the request.
+	ErrServerDelay = errors.New("server delay too long")
+
+	// ErrInvalidPolicy is matched by the error Validate returns.
+	ErrInvalidPolicy = errors.New("retry: invalid policy")
+)
+
+// Error is the error Do and DoValue return when they give up. It wraps the
+// reason (one of the Err… values above), the function's last error and,
+// when the context ended, the context's cause, so that errors.Is and
+// errors.As reach all three.
+//
+// The marks made with Permanent, Retryable and RetryAfter do not pass
+// through an Error: an enclosing retry loop classifies the last error by its
+// own rules.
+type Error struct {
+	// Reason says why retrying stopped: ErrExhausted, ErrNotRetryable,
+	// ErrDeadline, ErrCanceled, ErrTimeLimit or ErrServerDelay.
+	Reason error
+
+	// Attempts is how many times the function was called.
+	Attempts int
+
+	// Elapsed is the time from the call to Do until it gave up.
+	Elapsed time.Duration
+
+	// Last is the function's last error, as it returned it. It is nil only
+	// when the context ended before the first attempt.
+	Last error
+
+	// Cause is context.Cause of the context when the context ended, else
+	// nil.
+	Cause error
+
+	// ServerDelay is the delay the server asked for after the last attempt,
+	// or 0 if it asked for none.
+	ServerDelay time.Duration
+
+	ctxErr error // ctx.Err() when it differs from Cause
+}
+
+// Error describes the outcome on one line, starting with "retry:".
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("retry: gave up after ")
+	b.WriteString(strconv.Itoa(e.Attempts))
+	if e.Attempts == 1 {
+		b.WriteString(" attempt in ")
+	} else {
+		b.WriteString(" attempts in ")
+	}
+	b.WriteString(e.Elapsed.String())
+	b.WriteString(" (")
+	b.WriteString(e.Reason.Error())
+	if e.Reason == ErrServerDelay {
+		fmt.Fprintf(&b, ": asked for %v", e.ServerDelay)
+	}
+	b.WriteString(")")
+	if e.Cause != nil && e.Cause != e.Reason {
+		b.WriteString(": ")
+		b.WriteString(e.Cause.Error())
+	}
+	if e.Last != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Last.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the reason, the context's cause and the last error, for
+// errors.Is and errors.As.
+func (e *Error) Unwrap() []error {
+	errs := make([]error, 0, 4)
+	errs = append(errs, e.Reason)
+	if e.Cause != nil {
+		errs = append(errs, e.Cause)
+	}
+	if e.ctxErr != nil {
+		errs = append(errs, e.ctxErr)
+	}
+	if e.Last != nil {
+		errs = append(errs, unmarked{e.Last})
+	}
+	return errs
+}
+
+// unmarked hides the retry marks inside err from errors.As while letting
+// every other target through, so that a mark steers only the loop that saw
+// it first.
+type unmarked struct{ err error }
+
+func (u unmarked) Error() string { return u.err.Error() }
+
+func (u unmarked) Is(target error) bool { return errors.Is(u.err, target) }
+
+func (u unmarked) As(target any) bool {
+	if _, ok := target.(**mark); ok {
+		return false
+	}
+	return errors.As(u.err, target)
+}
+
+// mark is the error type behind Permanent, Retryable and RetryAfter.
+type mark struct {
+	err   error
+	class Class
+	delay time.Duration // for RetryAfter; 0 otherwise
+	after bool          // a RetryAfter mark, even with a zero delay
+}
+
+func (m *mark) Error() string { return m.err.Error() }
+func (m *mark) Unwrap() error { return m.err }
+
+// Permanent marks err as final: the retry loop that receives it stops at
+// once with ErrNotRetryable, whatever the classifier would say. The mark
+// works behind %w and errors.Join. Permanent(nil) is nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &mark{err: err, class: Final}
+}
+
+// Retryable marks err as worth another attempt, whatever the classifier
+// would say. The policy's limits still apply. Retryable(nil) is nil.
+func Retryable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &mark{err: err, class: Transient}
+}
+
+// RetryAfter marks err as worth another attempt after at least d, as if a
+// server had asked for d in a Retry-After header. The wait is the larger of
+// d and the policy's own delay, and at least MinServerDelay. A d longer than
+// the policy's MaxServerDelay stops the loop with ErrServerDelay.
+// RetryAfter(nil, d) is nil.
+func RetryAfter(err error, d time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return &mark{err: err, class: Transient, delay: max(d, 0), after: true}
+}
+
+// findMark returns the outermost retry mark in err's tree, if any.
+func findMark(err error) *mark {
+	var m *mark
+	if errors.As(err, &m) {
+		return m
+	}
+	return nil
+}

@@ -1,0 +1,91 @@
+package retry
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Hooks are functions a Policy calls at set moments of a call. They run
+// synchronously on the goroutine that called Do, so a slow hook slows the
+// call. Nil hooks are skipped. The library logs nothing unless a hook does.
+type Hooks struct {
+	// OnRetry is called after a failed attempt that will be retried, just
+	// before the wait that precedes the next attempt. It is not called when
+	// the call gives up instead.
+	OnRetry func(Event)
+
+	// OnGiveUp is called once, with the error Do is about to return, when a
+	// call stops without success.
+	OnGiveUp func(*Error)
+}
+
+// Event describes a failed attempt that is about to be retried.
+type Event struct {
+	// Attempt is the number of the attempt that failed, from 1.
+	Attempt int
+
+	// MaxAttempts is the policy's limit, or Unlimited.
+	MaxAttempts int
+
+	// Err is the error the attempt returned.
+	Err error
+
+	// Reason says why the error is retried: "transient" (the classifier
+	// said so), "marked retryable", or "attempt timeout".
+	Reason string
+
+	// Delay is the wait before the next attempt.
+	Delay time.Duration
+
+	// ServerDelay is what the server asked for, or 0 if it did not ask.
+	// Delay is at least this.
+	ServerDelay time.Duration
+
+	// Elapsed is the time since the call to Do.
+	Elapsed time.Duration
+}
+
+// LogHooks returns hooks that log each retry at level Info and the give-up
+// at level Warn through logger, with messages such as
+//
+//	[Attempt 1/5] failed: http status 429 Too Many Requests; retrying in 1.0s
+//
+// and the same facts as attributes. A nil logger means slog.Default().
+func LogHooks(logger *slog.Logger) Hooks {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return Hooks{
+		OnRetry: func(e Event) {
+			msg := fmt.Sprintf("[Attempt %s] failed: %v; retrying in %s",
+				attemptOf(e.Attempt, e.MaxAttempts), e.Err, seconds(e.Delay))
+			if e.ServerDelay > 0 {
+				msg += fmt.Sprintf(" (server asked for %s)", seconds(e.ServerDelay))
+			}
+			logger.LogAttrs(context.Background(), slog.LevelInfo, msg,
+				slog.Int("attempt", e.Attempt), slog.String("reason", e.Reason),
+				slog.Duration("delay", e.Delay))
+		},
+		OnGiveUp: func(err *Error) {
+			logger.LogAttrs(context.Background(), slog.LevelWarn, err.Error(),
+				slog.Int("attempts", err.Attempts), slog.String("reason", err.Reason.Error()))
+		},
+	}
+}
+
+func attemptOf(n, limit int) string {
+	if limit == Unlimited {
+		return fmt.Sprint(n)
+	}
+	return fmt.Sprintf("%d/%d", n, limit)
+}
+
+// seconds formats d as "1.0s" from one second up and as "250ms" below it.
+func seconds(d time.Duration) string {
+	if d >= time.Second {
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	}
+	return d.Round(time.Millisecond).String()
+}

@@ -1,0 +1,321 @@
+// Package retry makes calls to flaky, rate-limited services succeed without
+// hammering them.
+//
+// A [Policy] says how often and how patiently to try; its [Policy.Do] method
+// runs a function until it succeeds or the policy gives up:
+//
+//	err := retry.Default().Do(ctx, func(ctx context.Context) error {
+//		return callTheService(ctx)
+//	})
+//
+// [DoValue] does the same for a function that returns a value.
+//
+// Whether an error is worth another attempt is decided in this order: a mark
+// the function put on it ([Permanent], [Retryable], [RetryAfter]); an
+// attempt that ran out of its AttemptTimeout, which is retried; the policy's
+// [Classifier]; [DefaultClassifier], which retries HTTP 408, 429 and 5xx
+// answers given as a [StatusError] and common network failures. What nobody
+// recognises is final. A server's Retry-After (see [ParseRetryAfter]) is
+// honoured within the policy's MaxServerDelay.
+//
+// When the call gives up, the returned [*Error] wraps the function's last
+// error and says why it stopped ([ErrExhausted], [ErrNotRetryable],
+// [ErrDeadline], [ErrCanceled], [ErrTimeLimit], [ErrServerDelay]).
+//
+// Every wait goes through the policy's [Clock]. Tests replace it with the
+// fake clock of package retrytest, or run under testing/synctest, and so
+// never sleep.
+package retry
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// ErrAttemptTimeout is the cause (see context.Cause) of the context passed
+// to an attempt that ran out of the policy's AttemptTimeout.
+var ErrAttemptTimeout = errors.New("retry: attempt timed out")
+
+// ErrLimiter is the reason given when the policy's Limiter returned an
+// error instead of a slot.
+var ErrLimiter = errors.New("limiter refused")
+
+// Do calls fn until it succeeds or the policy gives up, and returns nil or
+// an *Error that wraps fn's last error. fn receives a context that carries
+// the attempt's timeout and its number (see AttemptFrom).
+//
+// Do makes no call when ctx is already done. It waits between attempts as
+// the policy says, and returns at once when ctx ends during a wait. It never
+// starts a wait that would end after ctx's deadline or the policy's time
+// limits, and never waits after the last permitted attempt. When several
+// limits apply, the first one reached ends the call. An invalid policy is
+// reported by the error of Validate, before any call.
+func (p *Policy) Do(ctx context.Context, fn func(ctx context.Context) error) error {
+	_, err := DoValue(ctx, p, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, fn(ctx)
+	})
+	return err
+}
+
+// DoValue is Do for a function that returns a value: it returns the value of
+// the first successful attempt, or the zero value and an *Error. A nil p is
+// the default policy.
+func DoValue[T any](ctx context.Context, p *Policy, fn func(ctx context.Context) (T, error)) (T, error) {
+	var zero T
+	if err := p.Validate(); err != nil {
+		return zero, err
+	}
+
+	c := call{p: p, clock: p.clock(), maxAttempts: p.maxAttempts()}
+	c.start = c.clock.Now()
+	for n := 1; ; n++ {
+		if err := c.beforeAttempt(ctx); err != nil {
+			return zero, err
+		}
+
+		a := c.startAttempt(ctx, n)
+		v, err := fn(a.ctx)
+		timedOut := a.finish()
+		if err == nil {
+			return v, nil
+		}
+
+		if err := c.afterFailure(ctx, err, timedOut); err != nil {
+			return zero, err
+		}
+	}
+}
+
+// call is the state of one call to Do; the Policy itself holds none.
+type call struct {
+	p           *Policy
+	clock       Clock
+	maxAttempts int
+	start       time.Time
+	failedAt    time.Time // end of the first failed attempt
+	attempts    int
+	last        error
+	prevDelay   time.Duration
+	schedule    backoff.BackOff // from p.Backoff, made at the first failure
+}
+
+// beforeAttempt checks the context and the time limit and waits for the
+// limiter. A non-nil result is the error to return.
+func (c *call) beforeAttempt(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return c.giveUpContext(ctx)
+	}
+	if c.attempts > 0 && c.pastTimeLimit(c.clock.Now()) {
+		return c.giveUp(ErrTimeLimit, nil, 0)
+	}
+	if c.p == nil || c.p.Limiter == nil {
+		return nil
+	}
+
+	now := c.clock.Now()
+	wait, cancel, err := c.p.Limiter.Reserve(now)
+	if err != nil {
+		return c.giveUp(ErrLimiter, err, 0)
+	}
+	if wait <= 0 {
+		return nil
+	}
+	if err := c.checkWait(ctx, now, wait); err != nil {
+		if cancel != nil {
+			cancel(now)
+		}
+		return err
+	}
+	if err := c.wait(ctx, wait); err != nil {
+		if cancel != nil {
+			cancel(c.clock.Now())
+		}
+		return err
+	}
+	return nil
+}
+
+// afterFailure decides what follows a failed attempt and, when it is
+// another attempt, waits for it. A non-nil result is the error to return.
+func (c *call) afterFailure(ctx context.Context, err error, timedOut bool) error {
+	c.attempts++
+	c.last = err
+	if m, ok := err.(*mark); ok {
+		// The mark has done its work here; an outer loop must not see it.
+		c.last = m.err
+	}
+	now := c.clock.Now()
+	if c.failedAt.IsZero() {
+		c.failedAt = now
+	}
+
+	if ctx.Err() != nil {
+		return c.giveUpContext(ctx)
+	}
+	reason, serverDelay := c.classify(err, timedOut, now)
+	if reason == "" {
+		return c.giveUp(ErrNotRetryable, nil, serverDelay)
+	}
+	if c.attempts >= c.maxAttempts {
+		return c.giveUp(ErrExhausted, nil, serverDelay)
+	}
+	if serverDelay > c.p.maxServerDelay() {
+		return c.giveUp(ErrServerDelay, nil, serverDelay)
+	}
+
+	delay, ok := c.nextDelay(serverDelay)
+	if !ok {
+		return c.giveUp(ErrExhausted, nil, serverDelay)
+	}
+	if err := c.checkWait(ctx, now, delay); err != nil {
+		return err
+	}
+
+	if c.p != nil && c.p.Hooks.OnRetry != nil {
+		c.p.Hooks.OnRetry(Event{Attempt: c.attempts, MaxAttempts: c.limitForEvents(),
+			Err: err, Reason: reason, Delay: delay, ServerDelay: serverDelay,
+			Elapsed: now.Sub(c.start)})
+	}
+	return c.wait(ctx, delay)
+}
+
+// classify returns why err deserves another attempt ("" when it does not)
+// and the delay a server asked for (0 when none). A mark made by the
+// function wins over a timeout, and a timeout over the classifiers.
+func (c *call) classify(err error, timedOut bool, now time.Time) (string, time.Duration) {
+	var serverDelay time.Duration
+	if m := findMark(err); m != nil {
+		if m.class == Final {
+			return "", 0
+		}
+		if m.after {
+			return "marked retryable", max(m.delay, MinServerDelay)
+		}
+		return "marked retryable", c.headerDelay(err, now)
+	}
+
+	serverDelay = c.headerDelay(err, now)
+	if timedOut {
+		return "attempt timeout", serverDelay
+	}
+	class := Unknown
+	if c.p != nil && c.p.Classifier != nil {
+		class = c.p.Classifier(err)
+	}
+	if class == Unknown {
+		class = DefaultClassifier(err)
+	}
+	if class != Transient {
+		return "", serverDelay
+	}
+	return "transient", serverDelay
+}
+
+// headerDelay is the delay asked for by the headers of a *StatusError in
+// err, floored at MinServerDelay, or 0 when there is none.
+func (c *call) headerDelay(err error, now time.Time) time.Duration {
+	var status *StatusError
+	if !errors.As(err, &status) || status.Header == nil {
+		return 0
+	}
+	d, ok := ParseRetryAfter(status.Header, now)
+	if !ok {
+		return 0
+	}
+	return max(d, MinServerDelay)
+}
+
+// nextDelay returns the wait before the next attempt: the schedule's delay,
+// or the server's if that is longer. false means the schedule said stop.
+func (c *call) nextDelay(serverDelay time.Duration) (time.Duration, bool) {
+	var d time.Duration
+	if c.p != nil && c.p.Backoff != nil {
+		if c.schedule == nil {
+			c.schedule = c.p.Backoff()
+		}
+		d = c.schedule.NextBackOff()
+		if d == backoff.Stop {
+			return 0, false
+		}
+	} else {
+		d = c.p.DelayBefore(c.attempts+1, c.prevDelay)
+		c.prevDelay = d
+	}
+	return max(d, serverDelay), true
+}
+
+// checkWait refuses a wait of d from now that would end after the context's
+// deadline or the policy's time limits.
+func (c *call) checkWait(ctx context.Context, now time.Time, d time.Duration) error {
+	end := now.Add(d)
+	if deadline, ok := ctx.Deadline(); ok && end.After(deadline) {
+		return c.giveUp(ErrDeadline, context.DeadlineExceeded, 0)
+	}
+	if c.pastTimeLimit(end) {
+		return c.giveUp(ErrTimeLimit, nil, 0)
+	}
+	return nil
+}
+
+// pastTimeLimit reports whether t lies after TimeLimit or FailureTimeLimit.
+func (c *call) pastTimeLimit(t time.Time) bool {
+	if c.p == nil {
+		return false
+	}
+	if l := c.p.TimeLimit; l > 0 && t.Sub(c.start) > l {
+		return true
+	}
+	l := c.p.FailureTimeLimit
+	return l > 0 && !c.failedAt.IsZero() && t.Sub(c.failedAt) > l
+}
+
+// wait blocks for d on the policy's clock, or until ctx ends. A context
+// that ends as the timer fires still wins.
+func (c *call) wait(ctx context.Context, d time.Duration) error {
+	if d > 0 {
+		t := c.clock.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C():
+		}
+	}
+	if ctx.Err() != nil {
+		return c.giveUpContext(ctx)
+	}
+	return nil
+}
+
+func (c *call) giveUpContext(ctx context.Context) error {
+	reason := ErrCanceled
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		reason = ErrDeadline
+	}
+	err := c.giveUp(reason, context.Cause(ctx), 0).(*Error)
+	if err.Cause != ctx.Err() {
+		// A cause set with WithCancelCause hides ctx.Err; keep both
+		// reachable, so errors.Is(err, context.Canceled) holds either way.
+		err.ctxErr = ctx.Err()
+	}
+	return err
+}
+
+// giveUp builds the error to return and calls the give-up hook.
+func (c *call) giveUp(reason, cause error, serverDelay time.Duration) error {
+	err := &Error{Reason: reason, Attempts: c.attempts, Last: c.last, Cause: cause,
+		ServerDelay: serverDelay, Elapsed: c.clock.Now().Sub(c.start)}
+	if c.p != nil && c.p.Hooks.OnGiveUp != nil {
+		c.p.Hooks.OnGiveUp(err)
+	}
+	return err
+}
+
+func (c *call) limitForEvents() int {
+	if c.p != nil && c.p.MaxAttempts == Unlimited {
+		return Unlimited
+	}
+	return c.maxAttempts
+}
