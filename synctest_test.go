@@ -188,3 +188,56 @@ func TestSynctestContextCauseIsKept(t *testing.T) {
 		assert.Contains(t, err.Error(), "deploy started")
 	})
 }
+
+// refusingLimiter is a Limiter whose backing store is down.
+type refusingLimiter struct{ err error }
+
+func (l refusingLimiter) Reserve(time.Time) (time.Duration, func(time.Time), error) {
+	return 0, nil, l.err
+}
+
+func TestLimiterErrorStopsTheCall(t *testing.T) {
+	down := errors.New("quota store unreachable")
+	called := false
+	err := (&retry.Policy{Limiter: refusingLimiter{down}}).Do(t.Context(),
+		func(context.Context) error { called = true; return nil })
+	assert.False(t, called)
+	assert.ErrorIs(t, err, retry.ErrLimiter)
+	assert.ErrorIs(t, err, down)
+}
+
+func TestSynctestLimiterWaitCanceledGivesSlotBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lim, err := retry.NewRateLimiter(time.Second, 1)
+		require.NoError(t, err)
+		p := &retry.Policy{Limiter: lim}
+		require.NoError(t, p.Do(t.Context(), func(context.Context) error { return nil }))
+
+		ctx, cancel := context.WithCancel(t.Context())
+		time.AfterFunc(200*time.Millisecond, cancel)
+		start := time.Now()
+		err = p.Do(ctx, func(context.Context) error { return nil })
+		assert.ErrorIs(t, err, retry.ErrCanceled)
+		assert.Equal(t, 200*time.Millisecond, time.Since(start))
+
+		require.NoError(t, p.Do(t.Context(), func(context.Context) error { return nil }))
+		assert.Equal(t, time.Second, time.Since(start), "the canceled slot was reused")
+	})
+}
+
+func TestSynctestLimiterWaitPastTimeLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lim, err := retry.NewRateLimiter(10*time.Second, 1)
+		require.NoError(t, err)
+		p := &retry.Policy{Limiter: lim, TimeLimit: 5 * time.Second,
+			InitialDelay: retry.NoDelay}
+		calls := 0
+		err = p.Do(t.Context(), func(context.Context) error {
+			calls++
+			return retry.Retryable(errTransient)
+		})
+		assert.Equal(t, 1, calls)
+		assert.ErrorIs(t, err, retry.ErrTimeLimit)
+		assert.ErrorIs(t, err, errTransient)
+	})
+}
