@@ -33,6 +33,15 @@ const minEpochSeconds = 1_000_000_000
 //   - X-Ratelimit-Reset: seconds, or Unix time in seconds when the value is
 //     1,000,000,000 or more.
 //
+// The two reset headers count only when the matching Ratelimit-Remaining or
+// X-Ratelimit-Remaining header is absent or 0: GitHub sends its reset time on
+// every answer, and a 503 from a client with quota left says nothing about
+// when the quota resets.
+//
+// Times (an HTTP-date, a Unix time) are measured from the answer's own Date
+// header when it has a valid one, and from now otherwise, so that a client
+// whose clock is off neither stretches nor shrinks the wait.
+//
 // A header that cannot be parsed is skipped. Numbers may carry a decimal
 // fraction, which rounds up to the next nanosecond; signs, exponents and
 // other spellings are rejected. A time at or before now gives a delay of 0
@@ -40,6 +49,12 @@ const minEpochSeconds = 1_000_000_000
 // too long for a [time.Duration] saturate at its largest value. ok is false,
 // with a delay of 0, when no header gives an answer.
 func ParseRetryAfter(h http.Header, now time.Time) (delay time.Duration, ok bool) {
+	// A date the server wrote is measured against the server's own clock
+	// when the answer says what that clock read, so client skew cancels out.
+	if date, err := http.ParseTime(headerValue(h, "Date")); err == nil {
+		now = date
+	}
+
 	if d, ok := decimalDelay(headerValue(h, "Retry-After-Ms"), time.Millisecond); ok {
 		return d, true
 	}
@@ -52,10 +67,15 @@ func ParseRetryAfter(h http.Header, now time.Time) (delay time.Duration, ok bool
 	if d, ok := retryAfterDelay(headerValue(h, "Retry-After"), now); ok {
 		return d, true
 	}
-	if d, ok := decimalDelay(headerValue(h, "Ratelimit-Reset"), time.Second); ok {
-		return d, true
+	if limitSpent(headerValue(h, "Ratelimit-Remaining")) {
+		if d, ok := decimalDelay(headerValue(h, "Ratelimit-Reset"), time.Second); ok {
+			return d, true
+		}
 	}
-	return resetDelay(headerValue(h, "X-Ratelimit-Reset"), now)
+	if limitSpent(headerValue(h, "X-Ratelimit-Remaining")) {
+		return resetDelay(headerValue(h, "X-Ratelimit-Reset"), now)
+	}
+	return 0, false
 }
 
 // headerValue returns the first value of the header key without the
