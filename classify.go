@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -63,7 +64,8 @@ func Chain(cs ...Classifier) Classifier {
 // DefaultClassifier is the classification every policy falls back on:
 //
 //   - a *StatusError with status 408, 429, 500, 502, 503 or 504 is
-//     transient, any other status final;
+//     transient, and so is a 403 that IsRateLimited; any other status is
+//     final;
 //   - context.Canceled and context.DeadlineExceeded are final, since they
 //     come from the caller's own context (the executor itself treats an
 //     expired per-attempt timeout as transient before asking);
@@ -76,7 +78,7 @@ func Chain(cs ...Classifier) Classifier {
 func DefaultClassifier(err error) Class {
 	var status *StatusError
 	if errors.As(err, &status) {
-		return classifyStatus(status.StatusCode)
+		return classifyStatus(status)
 	}
 
 	// The caller's own context: checked before net.Error, because
@@ -106,14 +108,34 @@ func DefaultClassifier(err error) Class {
 	return Unknown
 }
 
-func classifyStatus(code int) Class {
-	switch code {
+func classifyStatus(s *StatusError) Class {
+	switch s.StatusCode {
 	case http.StatusRequestTimeout, http.StatusTooManyRequests,
 		http.StatusInternalServerError, http.StatusBadGateway,
 		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return Transient
+	case http.StatusForbidden:
+		if IsRateLimited(s.StatusCode, s.Header) {
+			return Transient
+		}
 	}
 	return Final
+}
+
+// IsRateLimited reports whether an answer with this status and these
+// headers says the client is being rate limited: a 429, or a 403 (as GitHub
+// sends for its primary and secondary limits) whose headers say no requests
+// remain or ask for a Retry-After. The server did not act on such a request,
+// so it is safe to send again whatever its method.
+func IsRateLimited(code int, h http.Header) bool {
+	switch code {
+	case http.StatusTooManyRequests:
+		return true
+	case http.StatusForbidden:
+		return h.Get("Retry-After") != "" ||
+			strings.TrimSpace(h.Get("X-Ratelimit-Remaining")) == "0"
+	}
+	return false
 }
 
 func isCertificateError(err error) bool {

@@ -46,13 +46,14 @@ func newClient(base string, cfg config, limiter retry.Limiter, hooks retry.Hooks
 	}
 }
 
-// rateLimited is the classifier a GitHub client needs on top of the
-// default one. GitHub answers a spent rate limit with 403 as well as 429,
-// and the default classifier rightly treats 403 as final, since it usually
-// means "not allowed". A 403 that says no requests are left, or that asks
-// for a delay, is a rate limit and worth the wait. The executor then reads
-// the delay from the same StatusError's X-RateLimit-Reset or Retry-After.
-// Every other error is Unknown and falls through to the default.
+// rateLimited is the classifier a GitHub client adds to the default one.
+// GitHub answers a spent rate limit with 403 as well as 429, but a 403
+// usually means "not allowed", and a classifier that knows only status
+// codes must call it final. A 403 that says no requests are left, or that
+// asks for a delay, is a rate limit and worth the wait; the executor then
+// reads the delay from the same StatusError's X-RateLimit-Reset or
+// Retry-After. Every other error is Unknown and falls through to
+// retry.DefaultClassifier.
 func rateLimited(err error) retry.Class {
 	var status *retry.StatusError
 	if !errors.As(err, &status) || status.StatusCode != http.StatusForbidden {

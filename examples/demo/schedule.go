@@ -153,7 +153,7 @@ func delayFor(rng *rand.Rand, k kind) time.Duration {
 		return 1500 * time.Millisecond
 	case chatUnavailableDate, repoForbiddenLimit, repoTooManyLimit:
 		// These headers name a whole second; the server rounds up to the
-		// next one, which makes the wait 1 to 2 seconds.
+		// next one, so the wait is never short of this.
 		return time.Second
 	}
 	return 0

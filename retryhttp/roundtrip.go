@@ -1,0 +1,187 @@
+package retryhttp
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/deb4e658/retry"
+)
+
+// roundTrip is the state of one call to Transport.RoundTrip.
+type roundTrip struct {
+	t          *Transport
+	req        *http.Request
+	body       *requestBody
+	gate       *gate
+	replaySafe bool
+	info       *info
+
+	// last is the answer of the latest attempt when the policy retried its
+	// status; lastCancel ends its attempt's context, unless the body was
+	// already read into memory.
+	last       *http.Response
+	lastCancel context.CancelCauseFunc
+}
+
+// attempt is the function the policy retries: wait out the host's
+// cool-down, then send the request once under the attempt timeout.
+func (rt *roundTrip) attempt(ctx context.Context) (*http.Response, error) {
+	rt.dropLast()
+	if err := rt.waitGate(ctx); err != nil {
+		return nil, err
+	}
+
+	n := retry.AttemptFrom(ctx)
+	rt.info.attempts = n
+	body, err := rt.body.forAttempt(n)
+	if err != nil {
+		return nil, retry.Permanent(fmt.Errorf("retryhttp: copying the body again: %w", err))
+	}
+
+	actx, cancel := context.WithCancelCause(ctx)
+	var timer retry.Timer
+	if d := rt.t.attemptTimeout; d > 0 {
+		timer = rt.clock().AfterFunc(d, func() { cancel(retry.ErrAttemptTimeout) })
+	}
+	out := rt.req.WithContext(actx)
+	out.Body = body
+	resp, err := rt.t.base.RoundTrip(out)
+	if timer != nil {
+		timer.Stop()
+	}
+
+	if err != nil {
+		timedOut := context.Cause(actx) == retry.ErrAttemptTimeout
+		cancel(nil)
+		return nil, rt.failure(ctx, err, timedOut)
+	}
+	return rt.answer(resp, cancel)
+}
+
+// failure turns a transport error into what the policy should see.
+func (rt *roundTrip) failure(ctx context.Context, err error, timedOut bool) error {
+	if timedOut && ctx.Err() == nil {
+		err = fmt.Errorf("retryhttp: attempt timed out after %v: %w", rt.t.attemptTimeout, err)
+		if rt.replaySafe {
+			err = retry.Retryable(err)
+		}
+	}
+	if !rt.body.replayable && rt.classify(err) == retry.Transient {
+		return retry.Permanent(fmt.Errorf("%w: it is over %d bytes and has no GetBody: %w",
+			ErrBodyNotReplayable, rt.t.maxBody, err))
+	}
+	return err
+}
+
+// answer handles a response: a status the policy retries becomes an error
+// (the answer is kept in case it is the last); anything else is returned.
+func (rt *roundTrip) answer(resp *http.Response, cancel context.CancelCauseFunc) (
+	*http.Response, error) {
+	rt.gate.observe(resp, rt.clock().Now())
+
+	status := &retry.StatusError{StatusCode: resp.StatusCode, Header: resp.Header}
+	if resp.StatusCode < 400 || !rt.body.replayable || rt.classify(status) != retry.Transient {
+		if _, upgraded := resp.Body.(io.Writer); !upgraded {
+			resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+		}
+		return resp, nil
+	}
+
+	// Keep the answer readable in case no attempt follows; a small body is
+	// read now so its connection goes back to the pool during the wait.
+	rt.last, rt.lastCancel = resp, cancel
+	if bufferBody(resp) {
+		cancel(nil)
+		rt.lastCancel = nil
+	}
+	return nil, status
+}
+
+// classify applies the idempotency rule before the policy's classifiers.
+func (rt *roundTrip) classify(err error) retry.Class {
+	if !rt.replaySafe && !notActedOn(err) {
+		return retry.Final
+	}
+	if c := rt.t.policy.Classifier; c != nil {
+		if class := c(err); class != retry.Unknown {
+			return class
+		}
+	}
+	return retry.DefaultClassifier(err)
+}
+
+// waitGate waits until the host's cool-down is over, on the policy's clock.
+// It waits again if the cool-down was extended meanwhile.
+func (rt *roundTrip) waitGate(ctx context.Context) error {
+	clock := rt.clock()
+	for {
+		now := clock.Now()
+		d := rt.gate.wait(now, uniform(rt.t.policy.Rand))
+		if d <= 0 {
+			return nil
+		}
+		if deadline, ok := ctx.Deadline(); ok && now.Add(d).After(deadline) {
+			return retry.Permanent(fmt.Errorf("retryhttp: %s asked its callers to wait %v, "+
+				"past the context deadline: %w", rt.t.key(rt.req), d, context.DeadlineExceeded))
+		}
+
+		timer := clock.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case <-timer.C():
+		}
+	}
+}
+
+// finish picks what RoundTrip returns once the policy is done.
+func (rt *roundTrip) finish(ctx context.Context, resp *http.Response, err error) (
+	*http.Response, error) {
+	if err == nil {
+		return resp, nil
+	}
+	if rt.last != nil && ctx.Err() == nil {
+		resp := rt.last
+		if rt.lastCancel != nil {
+			resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: rt.lastCancel}
+		}
+		return resp, nil
+	}
+	rt.dropLast()
+	return nil, err
+}
+
+// dropLast drains and closes a kept answer that is no longer needed.
+func (rt *roundTrip) dropLast() {
+	if rt.last == nil {
+		return
+	}
+	discard(rt.last)
+	if rt.lastCancel != nil {
+		rt.lastCancel(nil)
+	}
+	rt.last, rt.lastCancel = nil, nil
+}
+
+func (rt *roundTrip) clock() retry.Clock {
+	if rt.t.policy.Clock != nil {
+		return rt.t.policy.Clock
+	}
+	return retry.RealClock{}
+}
+
+// cancelOnClose ends an attempt's context when the caller closes the body,
+// so the body stays readable after RoundTrip returns.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelCauseFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel(nil)
+	return err
+}

@@ -1,0 +1,160 @@
+// Package retryhttp is an http.RoundTripper that retries through a
+// [retry.Policy], safely: request bodies are replayed byte for byte,
+// thrown-away answers are drained so connections are reused, POST and PATCH
+// are sent again only when that cannot do a thing twice, and every caller of
+// a host holds back together while the host asks for a pause.
+//
+//	client := &http.Client{Transport: retryhttp.NewTransport(nil, retry.Default())}
+//
+// The rules, in the order they apply to one request:
+//
+//   - A request that may be replayed: GET, HEAD, OPTIONS, TRACE, PUT and
+//     DELETE; POST, PATCH and others when they carry an Idempotency-Key (or
+//     X-Idempotency-Key) header or the transport was made WithNonIdempotent.
+//     Any other request is retried only after an answer that proves the
+//     server did not act on it: a rate-limit answer (429, or a 403 that
+//     retry.IsRateLimited), or a failure to connect.
+//   - Errors and statuses are classified by the policy, as retry.Do does;
+//     a status the policy retries becomes a *retry.StatusError for it.
+//   - When attempts run out on a status, the caller gets the last answer,
+//     body intact, as http.Client would have; Attempts tells how many were
+//     made. Other failures return the *retry.Error.
+package retryhttp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/deb4e658/retry"
+)
+
+// DefaultMaxBufferedBody is how much of a request body without GetBody the
+// transport keeps in memory to send it again.
+const DefaultMaxBufferedBody = 1 << 20
+
+// ErrBodyNotReplayable is matched by the error of a request that needed a
+// retry but whose body could not be sent again.
+var ErrBodyNotReplayable = errors.New("retryhttp: request body cannot be replayed")
+
+// Transport is an http.RoundTripper that retries requests through a
+// retry.Policy. It is safe for concurrent use; share one per service, so
+// its callers share the cool-down. Make one with NewTransport.
+type Transport struct {
+	base           http.RoundTripper
+	policy         retry.Policy // with AttemptTimeout off: attempts are timed here
+	attemptTimeout time.Duration
+	maxBody        int64
+	nonIdempotent  bool
+	key            func(*http.Request) string
+	coolDowns      coolDowns
+	err            error // a bad setting, returned by every RoundTrip
+}
+
+// Option changes a Transport made by NewTransport.
+type Option func(*Transport)
+
+// WithMaxBufferedBody sets how many bytes of a request body without GetBody
+// are kept to replay it (DefaultMaxBufferedBody unless set). A longer body
+// is sent once and not retried. A negative n is reported by RoundTrip.
+func WithMaxBufferedBody(n int64) Option {
+	return func(t *Transport) {
+		if n < 0 && t.err == nil {
+			t.err = fmt.Errorf("retryhttp: max buffered body %d must not be negative", n)
+		}
+		t.maxBody = n
+	}
+}
+
+// WithNonIdempotent makes the transport retry every method, POST and PATCH
+// included, as it does GET. Use it only when the server makes such requests
+// safe to repeat.
+func WithNonIdempotent() Option {
+	return func(t *Transport) { t.nonIdempotent = true }
+}
+
+// WithCoolDownKey sets how requests are grouped for the shared cool-down
+// (by default, by req.URL.Host): all requests with the same key hold back
+// together when one of them is asked to.
+func WithCoolDownKey(key func(*http.Request) string) Option {
+	return func(t *Transport) {
+		if key != nil {
+			t.key = key
+		}
+	}
+}
+
+// NewTransport returns a transport that sends requests through base (nil
+// means http.DefaultTransport) and retries them as p says (nil means the
+// default policy). It copies p, so later changes to p do not reach it. A bad
+// policy or option is not reported here but by every RoundTrip, so the
+// transport fits on one line.
+func NewTransport(base http.RoundTripper, p *retry.Policy, opts ...Option) *Transport {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	t := &Transport{base: base, maxBody: DefaultMaxBufferedBody,
+		key: func(r *http.Request) string { return r.URL.Host }}
+	if p != nil {
+		t.policy = *p
+	}
+
+	t.err = t.policy.Validate()
+	switch d := t.policy.AttemptTimeout; {
+	case d == 0:
+		t.attemptTimeout = retry.DefaultAttemptTimeout
+	case d > 0:
+		t.attemptTimeout = d
+	}
+	t.policy.AttemptTimeout = retry.Unlimited
+	for _, opt := range opts {
+		opt(t)
+	}
+	return t
+}
+
+// RoundTrip sends req, retrying as the policy says. See the package doc for
+// what is retried and what is returned.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.err != nil {
+		closeRequestBody(req)
+		return nil, t.err
+	}
+	body, err := newRequestBody(req, t.maxBody)
+	if err != nil {
+		return nil, err
+	}
+
+	rt := &roundTrip{t: t, req: req, body: body, gate: t.coolDowns.gate(t.key(req)),
+		replaySafe: safeToReplay(req, t.nonIdempotent), info: &info{}}
+	p := t.policy
+	p.Classifier = rt.classify
+	ctx := context.WithValue(req.Context(), infoKey{}, rt.info)
+	resp, err := retry.DoValue(ctx, &p, rt.attempt)
+	return rt.finish(ctx, resp, err)
+}
+
+func closeRequestBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+// infoKey is the context key of a request's info, read by Attempts.
+type infoKey struct{}
+
+type info struct{ attempts int }
+
+// Attempts returns how many attempts the transport made for the request
+// that resp answers, or 0 when resp did not come from a Transport.
+func Attempts(resp *http.Response) int {
+	if resp == nil || resp.Request == nil {
+		return 0
+	}
+	if in, ok := resp.Request.Context().Value(infoKey{}).(*info); ok {
+		return in.attempts
+	}
+	return 0
+}
