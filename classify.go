@@ -66,9 +66,10 @@ func Chain(cs ...Classifier) Classifier {
 //   - a *StatusError with status 408, 429, 500, 502, 503 or 504 is
 //     transient, and so is a 403 that IsRateLimited; any other status is
 //     final;
+//   - an error that matches ErrAttemptTimeout (an attempt ran out of its
+//     own time) is transient;
 //   - context.Canceled and context.DeadlineExceeded are final, since they
-//     come from the caller's own context (the executor itself treats an
-//     expired per-attempt timeout as transient before asking);
+//     come from the caller's own context;
 //   - TLS certificate errors and DNS "no such host" are final;
 //   - network timeouts (net.Error with Timeout), connection reset, refused
 //     and aborted, broken pipe, io.ErrUnexpectedEOF, and an io.EOF inside a
@@ -79,6 +80,12 @@ func DefaultClassifier(err error) Class {
 	var status *StatusError
 	if errors.As(err, &status) {
 		return classifyStatus(status)
+	}
+
+	// An attempt's own timeout is transient, as the executor treats it; an
+	// enclosing loop sees it through the *Error of an inner one.
+	if errors.Is(err, ErrAttemptTimeout) {
+		return Transient
 	}
 
 	// The caller's own context: checked before net.Error, because

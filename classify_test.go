@@ -72,6 +72,8 @@ func TestDefaultClassifier(t *testing.T) {
 			retry.Final},
 		{"x509_hostname", x509.HostnameError{Host: "x"}, retry.Final},
 		{"x509_invalid", x509.CertificateInvalidError{Reason: x509.Expired}, retry.Final},
+		{"attempt_timeout", &url.Error{Op: "Get", URL: "http://x", Err: retry.ErrAttemptTimeout},
+			retry.Transient},
 		{"canceled", context.Canceled, retry.Final},
 		{"deadline", &url.Error{Op: "Get", URL: "http://x", Err: context.DeadlineExceeded},
 			retry.Final},

@@ -1,6 +1,7 @@
 package retry
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -82,14 +83,16 @@ func (e *Error) Error() string {
 	} else {
 		b.WriteString(" attempts in ")
 	}
-	b.WriteString(e.Elapsed.String())
+	b.WriteString(roundElapsed(e.Elapsed).String())
 	b.WriteString(" (")
 	b.WriteString(e.Reason.Error())
 	if e.Reason == ErrServerDelay {
 		fmt.Fprintf(&b, ": asked for %v", e.ServerDelay)
 	}
 	b.WriteString(")")
-	if e.Cause != nil && e.Cause != e.Reason {
+	if e.Cause != nil && e.Cause != context.Canceled && e.Cause != context.DeadlineExceeded {
+		// The reason already says "context canceled" or "context deadline";
+		// only a cause of the caller's own is worth printing.
 		b.WriteString(": ")
 		b.WriteString(e.Cause.Error())
 	}
@@ -98,6 +101,17 @@ func (e *Error) Error() string {
 		b.WriteString(e.Last.Error())
 	}
 	return b.String()
+}
+
+// roundElapsed keeps three significant figures or so: "1.23s", "45.6ms".
+func roundElapsed(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(100 * time.Microsecond)
+	}
+	return d.Round(time.Microsecond)
 }
 
 // Unwrap returns the reason, the context's cause and the last error, for

@@ -501,3 +501,33 @@ func TestErrorMessageForOneAttempt(t *testing.T) {
 	assert.True(t, strings.HasPrefix(err.Error(), "retry: gave up after 1 attempt in 0s"),
 		err.Error())
 }
+
+func TestErrorMessage(t *testing.T) {
+	last := errors.New("http status 429")
+	tests := []struct {
+		name     string
+		giveErr  *retry.Error
+		wantText string
+	}{
+		{"rounds_seconds", &retry.Error{Reason: retry.ErrExhausted, Attempts: 3,
+			Elapsed: 1234567891, Last: last},
+			"retry: gave up after 3 attempts in 1.23s (attempts exhausted): http status 429"},
+		{"rounds_millis", &retry.Error{Reason: retry.ErrExhausted, Attempts: 2,
+			Elapsed: 300533867, Last: last},
+			"retry: gave up after 2 attempts in 300.5ms (attempts exhausted): http status 429"},
+		{"standard_cause_not_repeated", &retry.Error{Reason: retry.ErrDeadline, Attempts: 2,
+			Cause: context.DeadlineExceeded, Last: last},
+			"retry: gave up after 2 attempts in 0s (context deadline): http status 429"},
+		{"own_cause_printed", &retry.Error{Reason: retry.ErrCanceled, Attempts: 1,
+			Cause: errors.New("shutting down"), Last: last},
+			"retry: gave up after 1 attempt in 0s (context canceled): shutting down: " +
+				"http status 429"},
+		{"no_attempt", &retry.Error{Reason: retry.ErrCanceled, Cause: context.Canceled},
+			"retry: gave up after 0 attempts in 0s (context canceled)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.wantText, tt.giveErr.Error())
+		})
+	}
+}
