@@ -101,29 +101,30 @@ func quotaSpent(h http.Header) bool {
 
 // structuredReset reads the RateLimit field of the IETF draft
 // (draft-ietf-httpapi-ratelimit-headers), as in `"default";r=0;t=10`, and
-// returns the reset delay t when the remaining quota r is 0.
+// returns the reset delay t of the longest spent quota (r=0) it lists.
 func structuredReset(field string) (time.Duration, bool) {
-	if field == "" {
-		return 0, false
-	}
-	remaining, reset := "", ""
-	for _, param := range strings.Split(field, ";") {
-		k, v, _ := strings.Cut(strings.TrimSpace(param), "=")
-		switch k {
-		case "r":
-			remaining = v
-		case "t":
-			reset = v
+	var longest time.Duration
+	found := false
+	for _, item := range strings.Split(field, ",") {
+		remaining, reset := "", ""
+		for _, param := range strings.Split(item, ";") {
+			k, v, _ := strings.Cut(strings.TrimSpace(param), "=")
+			switch k {
+			case "r":
+				remaining = v
+			case "t":
+				reset = v
+			}
+		}
+		secs, err := strconv.ParseUint(reset, 10, 32)
+		if remaining != "0" || err != nil {
+			continue
+		}
+		if d := time.Duration(secs) * time.Second; !found || d > longest {
+			longest, found = d, true
 		}
 	}
-	if remaining != "0" {
-		return 0, false
-	}
-	secs, err := strconv.ParseUint(reset, 10, 32)
-	if err != nil {
-		return 0, false
-	}
-	return time.Duration(secs) * time.Second, true
+	return longest, found
 }
 
 // uniform returns a random number in [0, 1) from src, or from the runtime's
