@@ -1,19 +1,58 @@
 package retry
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
-// attemptKey is the context key under which an attempt's number is kept.
-type attemptKey struct{}
+// layerKey is the context key under which an attempt's *layer is kept.
+type layerKey struct{}
+
+// layer is what an attempt's context tells the loops nested inside it.
+type layer struct {
+	attempt int
+	depth   int       // 1 for the outermost loop
+	limit   time.Time // the earliest time limit of this loop and all around it
+}
+
+func layerFrom(ctx context.Context) *layer {
+	l, _ := ctx.Value(layerKey{}).(*layer)
+	return l
+}
+
+// layerContext carries a layer in the same allocation as the context that
+// holds it, which context.WithValue would make two.
+type layerContext struct {
+	context.Context
+	layer layer
+}
+
+func (c *layerContext) Value(key any) any {
+	if key == (layerKey{}) {
+		return &c.layer
+	}
+	return c.Context.Value(key)
+}
 
 // AttemptFrom returns the number of the attempt whose context ctx is, or
 // descends from: 1 for the first call, 2 for the first retry, and so on. It
 // returns 1 for a context that no retry loop made, so a function behaves the
-// same when called directly.
+// same when called directly. Within nested loops it is the innermost loop's
+// number.
 func AttemptFrom(ctx context.Context) int {
-	if n, ok := ctx.Value(attemptKey{}).(int); ok {
-		return n
+	if l := layerFrom(ctx); l != nil {
+		return l.attempt
 	}
 	return 1
+}
+
+// DepthFrom returns how many retry loops enclose ctx: 0 outside any, 1 in an
+// attempt of a loop, 2 in an attempt of a loop nested in another's attempt.
+func DepthFrom(ctx context.Context) int {
+	if l := layerFrom(ctx); l != nil {
+		return l.depth
+	}
+	return 0
 }
 
 // attempt is the context of one attempt and what it takes to end it.
@@ -23,13 +62,12 @@ type attempt struct {
 	timer  Timer // the attempt timeout on a clock other than RealClock
 }
 
-// startAttempt makes the context of attempt n. The first attempt of a loop
-// that no other loop encloses needs no new context for its number, which
-// keeps the success path free of allocations when there is no timeout.
+// startAttempt makes the context of attempt n. Every attempt's context
+// carries its layer, so that a loop nested in it knows its depth and the
+// time limits around it; that costs one allocation even on the success path.
 func (c *call) startAttempt(ctx context.Context, n int) attempt {
-	if n > 1 || ctx.Value(attemptKey{}) != nil {
-		ctx = context.WithValue(ctx, attemptKey{}, n)
-	}
+	ctx = &layerContext{Context: ctx,
+		layer: layer{attempt: n, depth: c.depth, limit: c.limitEnd()}}
 
 	d := c.p.attemptTimeout()
 	if d <= 0 {

@@ -35,6 +35,19 @@ var (
 	// policy's MaxServerDelay allows. Error.ServerDelay holds the request.
 	ErrServerDelay = errors.New("server delay too long")
 
+	// ErrOverloaded is the signal that a dependency is overloaded and that
+	// no layer should retry: a function (or classifier) wraps it into the
+	// error of a server's "overloaded, do not retry" answer, and a spent
+	// retry Budget gives it too. A loop that meets it stops at once, and so
+	// does every loop around it, since the *Error it returns matches it.
+	ErrOverloaded = errors.New("dependency overloaded")
+
+	// ErrRetryBudget means the policy's Budget had no retry left: recent
+	// calls have already been retried as much as the budget allows. It is
+	// the client's own decision, not the server's; an *Error with this
+	// reason also matches ErrOverloaded so that enclosing loops stop too.
+	ErrRetryBudget = errors.New("retry budget spent")
+
 	// ErrInvalidPolicy is matched by the error Validate returns.
 	ErrInvalidPolicy = errors.New("retry: invalid policy")
 )
@@ -49,7 +62,8 @@ var (
 // own rules.
 type Error struct {
 	// Reason says why retrying stopped: ErrExhausted, ErrNotRetryable,
-	// ErrDeadline, ErrCanceled, ErrTimeLimit or ErrServerDelay.
+	// ErrDeadline, ErrCanceled, ErrTimeLimit, ErrServerDelay, ErrOverloaded,
+	// ErrRetryBudget or ErrLimiter.
 	Reason error
 
 	// Attempts is how many times the function was called.
@@ -86,8 +100,11 @@ func (e *Error) Error() string {
 	b.WriteString(roundElapsed(e.Elapsed).String())
 	b.WriteString(" (")
 	b.WriteString(e.Reason.Error())
-	if e.Reason == ErrServerDelay {
+	switch e.Reason {
+	case ErrServerDelay:
 		fmt.Fprintf(&b, ": asked for %v", e.ServerDelay)
+	case ErrRetryBudget:
+		b.WriteString(", client side")
 	}
 	b.WriteString(")")
 	if e.Cause != nil && e.Cause != context.Canceled && e.Cause != context.DeadlineExceeded {
@@ -117,8 +134,11 @@ func roundElapsed(d time.Duration) time.Duration {
 // Unwrap returns the reason, the context's cause and the last error, for
 // errors.Is and errors.As.
 func (e *Error) Unwrap() []error {
-	errs := make([]error, 0, 4)
+	errs := make([]error, 0, 5)
 	errs = append(errs, e.Reason)
+	if e.Reason == ErrRetryBudget {
+		errs = append(errs, ErrOverloaded)
+	}
 	if e.Cause != nil {
 		errs = append(errs, e.Cause)
 	}

@@ -29,11 +29,18 @@ type Event struct {
 	// MaxAttempts is the policy's limit, or Unlimited.
 	MaxAttempts int
 
+	// Depth is 1 for a loop that no other encloses, 2 for a loop called from
+	// an attempt of another, and so on (see DepthFrom).
+	Depth int
+
 	// Err is the error the attempt returned.
 	Err error
 
 	// Reason says why the error is retried: "transient" (the classifier
-	// said so), "marked retryable", or "attempt timeout".
+	// said so), "marked retryable", "attempt timeout", "server delay" (an
+	// inner loop gave up because the server asked for more than it could
+	// wait), or "inner give-up" (an inner loop spent its attempts or time and
+	// the policy has RetryInnerGiveUps).
 	Reason string
 
 	// Delay is the wait before the next attempt.

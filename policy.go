@@ -127,6 +127,18 @@ type Policy struct {
 
 	// Hooks are called at documented moments of each call. See Hooks.
 	Hooks Hooks
+
+	// Budget, when set, caps retries at a share of recent calls. One Budget
+	// is shared by every policy that calls the same dependency. When it is
+	// spent the call gives up at once with ErrRetryBudget.
+	Budget *Budget
+
+	// RetryInnerGiveUps lets this loop retry an error that a loop nested in
+	// its function already gave up on after spending its attempts or time
+	// (ErrExhausted, ErrTimeLimit). By default such an error is final here:
+	// the inner loop has already retried it, and retrying it again at every
+	// layer multiplies the calls (5 × 3 × 5 = 75 for three layers).
+	RetryInnerGiveUps bool
 }
 
 // Default returns the default policy with every field spelled out, ready to

@@ -49,11 +49,15 @@ func NewRateLimiter(interval time.Duration, burst int) (*RateLimiter, error) {
 // Reserve claims the next slot at or after now. A slot that is free now
 // costs no allocation.
 func (l *RateLimiter) Reserve(now time.Time) (time.Duration, func(time.Time), error) {
-	if l.lim.AllowN(now, 1) {
+	return reserve(l.lim, now)
+}
+
+func reserve(lim *rate.Limiter, now time.Time) (time.Duration, func(time.Time), error) {
+	if lim.AllowN(now, 1) {
 		return 0, nil, nil
 	}
 
-	r := l.lim.ReserveN(now, 1)
+	r := lim.ReserveN(now, 1)
 	if !r.OK() {
 		// Unreachable with a burst of at least 1; kept so a change to the
 		// constructor cannot turn into an endless wait.

@@ -69,7 +69,10 @@ func DoValue[T any](ctx context.Context, p *Policy, fn func(ctx context.Context)
 		return zero, err
 	}
 
-	c := call{p: p, clock: p.clock(), maxAttempts: p.maxAttempts()}
+	c := call{p: p, clock: p.clock(), maxAttempts: p.maxAttempts(), depth: 1}
+	if c.outer = layerFrom(ctx); c.outer != nil {
+		c.depth = c.outer.depth + 1
+	}
 	c.start = c.clock.Now()
 	for n := 1; ; n++ {
 		if err := c.beforeAttempt(ctx); err != nil {
@@ -80,6 +83,7 @@ func DoValue[T any](ctx context.Context, p *Policy, fn func(ctx context.Context)
 		v, err := fn(a.ctx)
 		timedOut := a.finish()
 		if err == nil {
+			c.succeeded()
 			return v, nil
 		}
 
@@ -100,6 +104,8 @@ type call struct {
 	last        error
 	prevDelay   time.Duration
 	schedule    backoff.BackOff // from p.Backoff, made at the first failure
+	outer       *layer          // the attempt of an enclosing loop, if any
+	depth       int
 }
 
 // beforeAttempt checks the context and the time limit and waits for the
@@ -155,15 +161,19 @@ func (c *call) afterFailure(ctx context.Context, err error, timedOut bool) error
 	if ctx.Err() != nil {
 		return c.giveUpContext(ctx)
 	}
-	reason, serverDelay := c.classify(err, timedOut, now)
-	if reason == "" {
-		return c.giveUp(ErrNotRetryable, nil, serverDelay)
+	reason, stop, serverDelay := c.classify(err, timedOut, now)
+	c.observe(err, now, serverDelay)
+	if stop != nil {
+		return c.giveUp(stop, nil, serverDelay)
 	}
 	if c.attempts >= c.maxAttempts {
 		return c.giveUp(ErrExhausted, nil, serverDelay)
 	}
 	if serverDelay > c.p.maxServerDelay() {
 		return c.giveUp(ErrServerDelay, nil, serverDelay)
+	}
+	if b := c.budget(); b != nil && !b.withdraw(now) {
+		return c.giveUp(ErrRetryBudget, nil, serverDelay)
 	}
 
 	delay, ok := c.nextDelay(serverDelay)
@@ -176,31 +186,49 @@ func (c *call) afterFailure(ctx context.Context, err error, timedOut bool) error
 
 	if c.p != nil && c.p.Hooks.OnRetry != nil {
 		c.p.Hooks.OnRetry(Event{Attempt: c.attempts, MaxAttempts: c.limitForEvents(),
-			Err: err, Reason: reason, Delay: delay, ServerDelay: serverDelay,
+			Depth: c.depth, Err: err, Reason: reason, Delay: delay, ServerDelay: serverDelay,
 			Elapsed: now.Sub(c.start)})
 	}
 	return c.wait(ctx, delay)
 }
 
-// classify returns why err deserves another attempt ("" when it does not)
-// and the delay a server asked for (0 when none). A mark made by the
-// function wins over a timeout, and a timeout over the classifiers.
-func (c *call) classify(err error, timedOut bool, now time.Time) (string, time.Duration) {
-	var serverDelay time.Duration
+// classify returns why err deserves another attempt, or the reason to
+// stop, and the delay a server asked for (0 when none). The order: the
+// overload signal, a mark made by the function, a timeout, an inner loop's
+// give-up (a server delay too long for it is retried here, after the
+// delay), the classifiers.
+func (c *call) classify(err error, timedOut bool, now time.Time) (
+	why string, stop error, serverDelay time.Duration) {
+	if errors.Is(err, ErrOverloaded) {
+		return "", ErrOverloaded, 0
+	}
 	if m := findMark(err); m != nil {
 		if m.class == Final {
-			return "", 0
+			return "", ErrNotRetryable, 0
 		}
 		if m.after {
-			return "marked retryable", max(m.delay, MinServerDelay)
+			return "marked retryable", nil, max(m.delay, MinServerDelay)
 		}
-		return "marked retryable", c.headerDelay(err, now)
+		return "marked retryable", nil, c.headerDelay(err, now)
 	}
 
 	serverDelay = c.headerDelay(err, now)
 	if timedOut {
-		return "attempt timeout", serverDelay
+		return "attempt timeout", nil, serverDelay
 	}
+	var inner *Error
+	if errors.As(err, &inner) && inner.Reason == ErrServerDelay {
+		// The inner loop could not wait as long as the server asked; this
+		// loop may, within its own MaxServerDelay.
+		return "server delay", nil, serverDelay
+	}
+	if isGiveUp(err) {
+		if c.p == nil || !c.p.RetryInnerGiveUps {
+			return "", ErrNotRetryable, serverDelay
+		}
+		return "inner give-up", nil, serverDelay
+	}
+
 	class := Unknown
 	if c.p != nil && c.p.Classifier != nil {
 		class = c.p.Classifier(err)
@@ -209,14 +237,22 @@ func (c *call) classify(err error, timedOut bool, now time.Time) (string, time.D
 		class = DefaultClassifier(err)
 	}
 	if class != Transient {
-		return "", serverDelay
+		return "", ErrNotRetryable, serverDelay
 	}
-	return "transient", serverDelay
+	return "transient", nil, serverDelay
 }
 
-// headerDelay is the delay asked for by the headers of a *StatusError in
-// err, floored at MinServerDelay, or 0 when there is none.
+// headerDelay is the delay a server asked for, as an inner loop's *Error
+// reports it or as the headers of a *StatusError in err say, floored at
+// MinServerDelay; 0 when there is none.
 func (c *call) headerDelay(err error, now time.Time) time.Duration {
+	var inner *Error
+	if errors.As(err, &inner) && inner.ServerDelay > 0 {
+		// An inner loop already read the server's answer (and may have
+		// given up because it could not wait that long).
+		return inner.ServerDelay
+	}
+
 	var status *StatusError
 	if !errors.As(err, &status) || status.Header == nil {
 		return 0
@@ -260,16 +296,35 @@ func (c *call) checkWait(ctx context.Context, now time.Time, d time.Duration) er
 	return nil
 }
 
-// pastTimeLimit reports whether t lies after TimeLimit or FailureTimeLimit.
+// pastTimeLimit reports whether t lies after TimeLimit, FailureTimeLimit or
+// the time limit of an enclosing loop.
 func (c *call) pastTimeLimit(t time.Time) bool {
+	end := c.limitEnd()
+	return !end.IsZero() && t.After(end)
+}
+
+// limitEnd is the earliest end of the time limits that bind this loop, or
+// the zero time when none does.
+func (c *call) limitEnd() time.Time {
+	var end time.Time
+	earliest := func(t time.Time) {
+		if end.IsZero() || t.Before(end) {
+			end = t
+		}
+	}
+	if c.outer != nil && !c.outer.limit.IsZero() {
+		earliest(c.outer.limit)
+	}
 	if c.p == nil {
-		return false
+		return end
 	}
-	if l := c.p.TimeLimit; l > 0 && t.Sub(c.start) > l {
-		return true
+	if l := c.p.TimeLimit; l > 0 {
+		earliest(c.start.Add(l))
 	}
-	l := c.p.FailureTimeLimit
-	return l > 0 && !c.failedAt.IsZero() && t.Sub(c.failedAt) > l
+	if l := c.p.FailureTimeLimit; l > 0 && !c.failedAt.IsZero() {
+		earliest(c.failedAt.Add(l))
+	}
+	return end
 }
 
 // wait blocks for d on the policy's clock, or until ctx ends. A context
@@ -318,4 +373,51 @@ func (c *call) limitForEvents() int {
 		return Unlimited
 	}
 	return c.maxAttempts
+}
+
+func (c *call) budget() *Budget {
+	if c.p == nil {
+		return nil
+	}
+	return c.p.Budget
+}
+
+// succeeded tells the budget and an adaptive limiter that a call went
+// through. It reads the clock only when one of them is there to tell.
+func (c *call) succeeded() {
+	if c.p == nil || (c.p.Budget == nil && c.p.Limiter == nil) {
+		return
+	}
+	now := c.clock.Now()
+	if c.p.Budget != nil {
+		c.p.Budget.deposit(now)
+	}
+	if o, ok := c.p.Limiter.(Observer); ok {
+		o.Observe(now, Succeeded)
+	}
+}
+
+// observe tells an adaptive limiter that an attempt failed, and whether the
+// server throttled without saying for how long.
+func (c *call) observe(err error, now time.Time, serverDelay time.Duration) {
+	if c.p == nil {
+		return
+	}
+	o, ok := c.p.Limiter.(Observer)
+	if !ok {
+		return
+	}
+	var status *StatusError
+	if serverDelay == 0 && errors.As(err, &status) &&
+		IsRateLimited(status.StatusCode, status.Header) {
+		o.Observe(now, Throttled)
+		return
+	}
+	o.Observe(now, Failed)
+}
+
+// isGiveUp reports whether err holds the *Error of a loop that spent its
+// attempts or its time.
+func isGiveUp(err error) bool {
+	return errors.Is(err, ErrExhausted) || errors.Is(err, ErrTimeLimit)
 }
