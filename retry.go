@@ -161,7 +161,7 @@ func (c *call) afterFailure(ctx context.Context, err error, timedOut bool) error
 	if ctx.Err() != nil {
 		return c.giveUpContext(ctx)
 	}
-	reason, stop, serverDelay := c.classify(err, timedOut, now)
+	reason, serverDelay, stop := c.classify(err, timedOut, now)
 	c.observe(err, now, serverDelay)
 	if stop != nil {
 		return c.giveUp(stop, nil, serverDelay)
@@ -198,35 +198,35 @@ func (c *call) afterFailure(ctx context.Context, err error, timedOut bool) error
 // give-up (a server delay too long for it is retried here, after the
 // delay), the classifiers.
 func (c *call) classify(err error, timedOut bool, now time.Time) (
-	why string, stop error, serverDelay time.Duration) {
+	why string, serverDelay time.Duration, stop error) {
 	if errors.Is(err, ErrOverloaded) {
-		return "", ErrOverloaded, 0
+		return "", 0, ErrOverloaded
 	}
 	if m := findMark(err); m != nil {
 		if m.class == Final {
-			return "", ErrNotRetryable, 0
+			return "", 0, ErrNotRetryable
 		}
 		if m.after {
-			return "marked retryable", nil, max(m.delay, MinServerDelay)
+			return "marked retryable", max(m.delay, MinServerDelay), nil
 		}
-		return "marked retryable", nil, c.headerDelay(err, now)
+		return "marked retryable", c.headerDelay(err, now), nil
 	}
 
 	serverDelay = c.headerDelay(err, now)
 	if timedOut {
-		return "attempt timeout", nil, serverDelay
+		return "attempt timeout", serverDelay, nil
 	}
 	var inner *Error
 	if errors.As(err, &inner) && inner.Reason == ErrServerDelay {
 		// The inner loop could not wait as long as the server asked; this
 		// loop may, within its own MaxServerDelay.
-		return "server delay", nil, serverDelay
+		return "server delay", serverDelay, nil
 	}
 	if isGiveUp(err) {
 		if c.p == nil || !c.p.RetryInnerGiveUps {
-			return "", ErrNotRetryable, serverDelay
+			return "", serverDelay, ErrNotRetryable
 		}
-		return "inner give-up", nil, serverDelay
+		return "inner give-up", serverDelay, nil
 	}
 
 	class := Unknown
@@ -237,9 +237,9 @@ func (c *call) classify(err error, timedOut bool, now time.Time) (
 		class = DefaultClassifier(err)
 	}
 	if class != Transient {
-		return "", ErrNotRetryable, serverDelay
+		return "", serverDelay, ErrNotRetryable
 	}
-	return "transient", nil, serverDelay
+	return "transient", serverDelay, nil
 }
 
 // headerDelay is the delay a server asked for, as an inner loop's *Error
