@@ -69,7 +69,9 @@ type Decision struct {
 // schedule. A job whose run was itself a Do that gave up after its own
 // attempts or time, or that met ErrOverloaded (a spent Budget included), is
 // still run again here, later: waiting out an outage is this layer's
-// purpose, and the exception to "overloaded stops every layer". Make one with NewJobs; it is safe for concurrent use.
+// purpose, and the exception to "overloaded stops every layer".
+//
+// Make one with NewJobs; it is safe for concurrent use.
 type Jobs struct {
 	policy *Policy
 	store  Store

@@ -63,7 +63,8 @@ func (p *Policy) Do(ctx context.Context, fn func(ctx context.Context) error) err
 // DoValue is Do for a function that returns a value: it returns the value of
 // the first successful attempt, or the zero value and an *Error. A nil p is
 // the default policy.
-func DoValue[T any](ctx context.Context, p *Policy, fn func(ctx context.Context) (T, error)) (T, error) {
+func DoValue[T any](ctx context.Context, p *Policy,
+	fn func(ctx context.Context) (T, error)) (T, error) {
 	var zero T
 	if err := p.Validate(); err != nil {
 		return zero, err
@@ -172,9 +173,6 @@ func (c *call) afterFailure(ctx context.Context, err error, timedOut bool) error
 	if serverDelay > c.p.maxServerDelay() {
 		return c.giveUp(ErrServerDelay, nil, serverDelay)
 	}
-	if b := c.budget(); b != nil && !b.withdraw(now) {
-		return c.giveUp(ErrRetryBudget, nil, serverDelay)
-	}
 
 	delay, ok := c.nextDelay(serverDelay)
 	if !ok {
@@ -182,6 +180,9 @@ func (c *call) afterFailure(ctx context.Context, err error, timedOut bool) error
 	}
 	if err := c.checkWait(ctx, now, delay); err != nil {
 		return err
+	}
+	if b := c.budget(); b != nil && !b.withdraw(now) {
+		return c.giveUp(ErrRetryBudget, nil, serverDelay)
 	}
 
 	if c.p != nil && c.p.Hooks.OnRetry != nil {

@@ -342,7 +342,7 @@ func TestExhaustedReturnsLastResponse(t *testing.T) {
 func TestConnectionsAreReused(t *testing.T) {
 	var newConns atomic.Int32
 	var calls atomic.Int32
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if calls.Add(1)%3 != 0 {
 			w.Header().Set("Retry-After", "1")
 			w.WriteHeader(429)
@@ -350,7 +350,8 @@ func TestConnectionsAreReused(t *testing.T) {
 			return
 		}
 		io.WriteString(w, "ok")
-	}))
+	})
+	srv := httptest.NewUnstartedServer(h)
 	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
 		if state == http.StateNew {
 			newConns.Add(1)
