@@ -2,6 +2,7 @@ package retry
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -55,11 +56,17 @@ func DepthFrom(ctx context.Context) int {
 	return 0
 }
 
+// errAttemptOver is the cause of an attempt's context once its function has
+// returned, so that a body read after that says why it cannot be read.
+var errAttemptOver = errors.New("retry: an attempt's context ends when its function " +
+	"returns; read the body inside it, or use retryhttp")
+
 // attempt is the context of one attempt and what it takes to end it.
 type attempt struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
-	timer  Timer // the attempt timeout on a clock other than RealClock
+	timer  Timer              // the attempt timeout on a clock other than RealClock
+	stop   context.CancelFunc // the attempt timeout on RealClock
 }
 
 // startAttempt makes the context of attempt n. Every attempt's context
@@ -75,14 +82,29 @@ func (c *call) startAttempt(ctx context.Context, n int) attempt {
 	}
 	if _, real := c.clock.(RealClock); real {
 		// The standard timer also gives the context a Deadline, which
-		// network libraries read.
-		actx, cancel := context.WithTimeoutCause(ctx, d, ErrAttemptTimeout)
-		return attempt{ctx: actx, cancel: func(error) { cancel() }}
+		// network libraries read. The context around it carries the cause
+		// of the end of the attempt, which the timer's cannot.
+		cctx, cancel := context.WithCancelCause(ctx)
+		actx, stop := context.WithTimeoutCause(cctx, d, ErrAttemptTimeout)
+		return attempt{ctx: actx, cancel: cancel, stop: stop}
 	}
 
-	actx, cancel := context.WithCancelCause(ctx)
+	cctx, cancel := context.WithCancelCause(ctx)
 	t := c.clock.AfterFunc(d, func() { cancel(ErrAttemptTimeout) })
-	return attempt{ctx: actx, cancel: cancel, timer: t}
+	return attempt{ctx: timeoutContext{cctx}, cancel: cancel, timer: t}
+}
+
+// timeoutContext makes a timeout on another clock look like one on the real
+// clock: its Err is context.DeadlineExceeded, not context.Canceled, so code
+// that tells a shutdown from a timeout behaves the same in tests.
+type timeoutContext struct{ context.Context }
+
+func (c timeoutContext) Err() error {
+	err := c.Context.Err()
+	if err != nil && context.Cause(c.Context) == ErrAttemptTimeout {
+		return context.DeadlineExceeded
+	}
+	return err
 }
 
 // finish releases the attempt's context and reports whether its timeout
@@ -95,6 +117,9 @@ func (a attempt) finish() bool {
 	if a.timer != nil {
 		a.timer.Stop()
 	}
-	a.cancel(context.Canceled)
+	a.cancel(errAttemptOver)
+	if a.stop != nil {
+		a.stop()
+	}
 	return timedOut
 }

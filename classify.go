@@ -78,7 +78,7 @@ func Chain(cs ...Classifier) Classifier {
 //   - anything else is Unknown, which a policy treats as final.
 func DefaultClassifier(err error) Class {
 	var status *StatusError
-	if errors.As(err, &status) {
+	if errors.As(err, &status) && status != nil {
 		return classifyStatus(status)
 	}
 
@@ -189,6 +189,9 @@ func NewStatusError(resp *http.Response) error {
 
 // Error returns "http status 429 Too Many Requests" and the like.
 func (e *StatusError) Error() string {
+	if e == nil {
+		return "http status unknown (nil *StatusError)"
+	}
 	text := http.StatusText(e.StatusCode)
 	if text == "" {
 		return "http status " + strconv.Itoa(e.StatusCode)

@@ -72,8 +72,9 @@ type Error struct {
 	// Elapsed is the time from the call to Do until it gave up.
 	Elapsed time.Duration
 
-	// Last is the function's last error, as it returned it. It is nil only
-	// when the context ended before the first attempt.
+	// Last is the function's last error, as it returned it, except that a
+	// mark (Permanent, Retryable, RetryAfter) wrapped around the whole error
+	// is taken off. It is nil only when no attempt was made.
 	Last error
 
 	// Cause is context.Cause of the context when the context ended, else
@@ -81,7 +82,9 @@ type Error struct {
 	Cause error
 
 	// ServerDelay is the delay the server asked for after the last attempt,
-	// or 0 if it asked for none.
+	// as it asked (before the MinServerDelay floor), or 0 if it asked for
+	// none. It is kept whatever ended the call, so a caller can schedule the
+	// work for when the server is ready.
 	ServerDelay time.Duration
 
 	ctxErr error // ctx.Err() when it differs from Cause
@@ -99,7 +102,11 @@ func (e *Error) Error() string {
 	}
 	b.WriteString(roundElapsed(e.Elapsed).String())
 	b.WriteString(" (")
-	b.WriteString(e.Reason.Error())
+	if e.Reason != nil {
+		b.WriteString(e.Reason.Error())
+	} else {
+		b.WriteString("no reason given")
+	}
 	switch e.Reason {
 	case ErrServerDelay:
 		fmt.Fprintf(&b, ": asked for %v", e.ServerDelay)
@@ -135,7 +142,9 @@ func roundElapsed(d time.Duration) time.Duration {
 // errors.Is and errors.As.
 func (e *Error) Unwrap() []error {
 	errs := make([]error, 0, 5)
-	errs = append(errs, e.Reason)
+	if e.Reason != nil {
+		errs = append(errs, e.Reason)
+	}
 	if e.Reason == ErrRetryBudget {
 		errs = append(errs, ErrOverloaded)
 	}
@@ -209,11 +218,36 @@ func RetryAfter(err error, d time.Duration) error {
 	return &mark{err: err, class: Transient, delay: max(d, 0), after: true}
 }
 
-// findMark returns the outermost retry mark in err's tree, if any.
+// findMark returns the mark that steers err: a Permanent mark anywhere in
+// err's tree, else the first other mark, else nil. Final wins so that a
+// joined error stops if any part of it says stop, whatever the order.
 func findMark(err error) *mark {
-	var m *mark
-	if errors.As(err, &m) {
-		return m
+	var first *mark
+	var walk func(error) bool
+	walk = func(err error) bool {
+		switch e := err.(type) {
+		case nil, unmarked:
+			return false // an inner loop's marks are not ours
+		case *mark:
+			if e.class == Final {
+				first = e
+				return true
+			}
+			if first == nil {
+				first = e
+			}
+			return walk(e.err)
+		case interface{ Unwrap() error }:
+			return walk(e.Unwrap())
+		case interface{ Unwrap() []error }:
+			for _, inner := range e.Unwrap() {
+				if walk(inner) {
+					return true
+				}
+			}
+		}
+		return false
 	}
-	return nil
+	walk(err)
+	return first
 }

@@ -29,8 +29,9 @@ const Unlimited = -1
 
 // NoDelay, given as InitialDelay of a [Policy], makes retries follow each
 // other without waiting (unless a server asks for a delay). It is meant for
-// tests and benchmarks; against a real service it is a hot loop.
-const NoDelay time.Duration = -1
+// tests and benchmarks; against a real service it is a hot loop. It differs
+// from Unlimited, so that one cannot be mistaken for the other.
+const NoDelay time.Duration = -2
 
 // MinServerDelay is the shortest wait that follows an answer in which the
 // server asked for a delay. A Retry-After of zero or of a date in the past
@@ -70,7 +71,8 @@ type Policy struct {
 	InitialDelay time.Duration
 
 	// MaxDelay caps every wait computed from the backoff schedule, jitter
-	// included. It does not cap a delay the server asks for: MaxServerDelay
+	// included. Validate refuses a MaxDelay below InitialDelay, unless
+	// Backoff replaces the schedule. It does not cap a delay the server asks for: MaxServerDelay
 	// does.
 	MaxDelay time.Duration
 
@@ -170,16 +172,17 @@ func (p *Policy) Validate() error {
 		name string
 		d    time.Duration
 		ok   time.Duration // the one negative value allowed, if any
+		rule string
 	}{
-		{"InitialDelay", p.InitialDelay, NoDelay},
-		{"MaxDelay", p.MaxDelay, 0},
-		{"AttemptTimeout", p.AttemptTimeout, Unlimited},
-		{"TimeLimit", p.TimeLimit, Unlimited},
-		{"FailureTimeLimit", p.FailureTimeLimit, Unlimited},
-		{"MaxServerDelay", p.MaxServerDelay, Unlimited},
+		{"InitialDelay", p.InitialDelay, NoDelay, "must not be negative, except NoDelay"},
+		{"MaxDelay", p.MaxDelay, 0, "must not be negative"},
+		{"AttemptTimeout", p.AttemptTimeout, Unlimited, unlimitedRule},
+		{"TimeLimit", p.TimeLimit, Unlimited, unlimitedRule},
+		{"FailureTimeLimit", p.FailureTimeLimit, Unlimited, unlimitedRule},
+		{"MaxServerDelay", p.MaxServerDelay, Unlimited, unlimitedRule},
 	} {
 		if f.d < 0 && (f.ok == 0 || f.d != f.ok) {
-			return invalid(f.name, f.d, "must not be negative")
+			return invalid(f.name, f.d, f.rule)
 		}
 	}
 
@@ -190,12 +193,14 @@ func (p *Policy) Validate() error {
 	if err := p.Jitter.validate(); err != nil {
 		return err
 	}
-	if p.initialDelay() > p.maxDelay() {
+	if p.Backoff == nil && p.initialDelay() > p.maxDelay() {
 		return fmt.Errorf("%w: MaxDelay %v is below InitialDelay %v",
 			ErrInvalidPolicy, p.maxDelay(), p.initialDelay())
 	}
 	return nil
 }
+
+const unlimitedRule = "must not be negative, except Unlimited"
 
 func invalid(field string, value any, rule string) error {
 	return fmt.Errorf("%w: %s %v %s", ErrInvalidPolicy, field, value, rule)
@@ -218,7 +223,8 @@ func (p *Policy) DelayBefore(n int, prev time.Duration) time.Duration {
 	if p != nil {
 		j = p.Jitter
 	}
-	return j.apply(p.baseDelay(n), p.initialDelay(), prev, p.maxDelay(), p)
+	// An invalid policy (a negative MaxDelay, say) must not make it negative.
+	return max(j.apply(p.baseDelay(n), p.initialDelay(), prev, p.maxDelay(), p), 0)
 }
 
 // baseDelay is the delay before attempt n >= 2 before jitter, capped at
@@ -226,6 +232,9 @@ func (p *Policy) DelayBefore(n int, prev time.Duration) time.Duration {
 // becomes +Inf, which the cap absorbs.
 func (p *Policy) baseDelay(n int) time.Duration {
 	initial, maxDelay := p.initialDelay(), p.maxDelay()
+	if initial == 0 {
+		return 0 // NoDelay: and 0 × +Inf would be NaN
+	}
 	d := float64(initial) * math.Pow(p.multiplier(), float64(n-2))
 	if d >= float64(maxDelay) || math.IsNaN(d) {
 		return maxDelay

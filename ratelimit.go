@@ -39,6 +39,11 @@ func NewRateLimiter(interval time.Duration, burst int) (*RateLimiter, error) {
 	if interval <= 0 {
 		return nil, fmt.Errorf("retry: rate limiter interval %v must be positive", interval)
 	}
+	if interval > maxInterval {
+		// x/time/rate's arithmetic overflows on longer ones.
+		return nil, fmt.Errorf("retry: rate limiter interval %v must be at most %v",
+			interval, maxInterval)
+	}
 	if burst < 1 {
 		return nil, fmt.Errorf("retry: rate limiter burst %d must be at least 1", burst)
 	}
@@ -46,11 +51,19 @@ func NewRateLimiter(interval time.Duration, burst int) (*RateLimiter, error) {
 		every: interval, burst: burst}, nil
 }
 
+// maxInterval is the longest interval NewRateLimiter accepts: a year.
+const maxInterval = 365 * 24 * time.Hour
+
 // Reserve claims the next slot at or after now. A slot that is free now
 // costs no allocation.
 func (l *RateLimiter) Reserve(now time.Time) (time.Duration, func(time.Time), error) {
+	if l == nil || l.lim == nil {
+		return 0, nil, errNotMade
+	}
 	return reserve(l.lim, now)
 }
+
+var errNotMade = fmt.Errorf("retry: rate limiter not made by NewRateLimiter")
 
 func reserve(lim *rate.Limiter, now time.Time) (time.Duration, func(time.Time), error) {
 	if lim.AllowN(now, 1) {

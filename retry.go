@@ -39,6 +39,8 @@ import (
 // to an attempt that ran out of the policy's AttemptTimeout.
 var ErrAttemptTimeout = errors.New("retry: attempt timed out")
 
+var errNilArgument = errors.New("retry: Do and DoValue need a non-nil context and function")
+
 // ErrLimiter is the reason given when the policy's Limiter returned an
 // error instead of a slot.
 var ErrLimiter = errors.New("limiter refused")
@@ -54,6 +56,9 @@ var ErrLimiter = errors.New("limiter refused")
 // limits apply, the first one reached ends the call. An invalid policy is
 // reported by the error of Validate, before any call.
 func (p *Policy) Do(ctx context.Context, fn func(ctx context.Context) error) error {
+	if fn == nil {
+		return errNilArgument
+	}
 	_, err := DoValue(ctx, p, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, fn(ctx)
 	})
@@ -63,11 +68,19 @@ func (p *Policy) Do(ctx context.Context, fn func(ctx context.Context) error) err
 // DoValue is Do for a function that returns a value: it returns the value of
 // the first successful attempt, or the zero value and an *Error. A nil p is
 // the default policy.
+//
+// With an AttemptTimeout, the attempt's context ends when fn returns, so a
+// value that still reads from it, such as an *http.Response whose body is
+// unread, must be read inside fn (or use package retryhttp, whose bodies stay
+// readable). Without one, fn's context is ctx with the attempt's number.
 func DoValue[T any](ctx context.Context, p *Policy,
 	fn func(ctx context.Context) (T, error)) (T, error) {
 	var zero T
 	if err := p.Validate(); err != nil {
 		return zero, err
+	}
+	if ctx == nil || fn == nil {
+		return zero, errNilArgument
 	}
 
 	c := call{p: p, clock: p.clock(), maxAttempts: p.maxAttempts(), depth: 1}
@@ -104,6 +117,7 @@ type call struct {
 	attempts    int
 	last        error
 	prevDelay   time.Duration
+	serverDelay time.Duration   // what the server asked after the last attempt
 	schedule    backoff.BackOff // from p.Backoff, made at the first failure
 	outer       *layer          // the attempt of an enclosing loop, if any
 	depth       int
@@ -116,7 +130,7 @@ func (c *call) beforeAttempt(ctx context.Context) error {
 		return c.giveUpContext(ctx)
 	}
 	if c.attempts > 0 && c.pastTimeLimit(c.clock.Now()) {
-		return c.giveUp(ErrTimeLimit, nil, 0)
+		return c.giveUp(ErrTimeLimit, nil)
 	}
 	if c.p == nil || c.p.Limiter == nil {
 		return nil
@@ -125,7 +139,7 @@ func (c *call) beforeAttempt(ctx context.Context) error {
 	now := c.clock.Now()
 	wait, cancel, err := c.p.Limiter.Reserve(now)
 	if err != nil {
-		return c.giveUp(ErrLimiter, err, 0)
+		return c.giveUp(ErrLimiter, err)
 	}
 	if wait <= 0 {
 		return nil
@@ -162,27 +176,28 @@ func (c *call) afterFailure(ctx context.Context, err error, timedOut bool) error
 	if ctx.Err() != nil {
 		return c.giveUpContext(ctx)
 	}
-	reason, serverDelay, stop := c.classify(err, timedOut, now)
-	c.observe(err, now, serverDelay)
+	reason, serverDelay, asked, stop := c.classify(err, timedOut, now)
+	c.serverDelay = serverDelay
+	c.observe(err, now, asked)
 	if stop != nil {
-		return c.giveUp(stop, nil, serverDelay)
+		return c.giveUp(stop, nil)
 	}
 	if c.attempts >= c.maxAttempts {
-		return c.giveUp(ErrExhausted, nil, serverDelay)
+		return c.giveUp(ErrExhausted, nil)
 	}
 	if serverDelay > c.p.maxServerDelay() {
-		return c.giveUp(ErrServerDelay, nil, serverDelay)
+		return c.giveUp(ErrServerDelay, nil)
 	}
 
-	delay, ok := c.nextDelay(serverDelay)
-	if !ok {
-		return c.giveUp(ErrExhausted, nil, serverDelay)
+	delay, stop := c.nextDelay(serverDelay, asked)
+	if stop != nil {
+		return stop
 	}
 	if err := c.checkWait(ctx, now, delay); err != nil {
 		return err
 	}
 	if b := c.budget(); b != nil && !b.withdraw(now) {
-		return c.giveUp(ErrRetryBudget, nil, serverDelay)
+		return c.giveUp(ErrRetryBudget, nil)
 	}
 
 	if c.p != nil && c.p.Hooks.OnRetry != nil {
@@ -194,40 +209,41 @@ func (c *call) afterFailure(ctx context.Context, err error, timedOut bool) error
 }
 
 // classify returns why err deserves another attempt, or the reason to
-// stop, and the delay a server asked for (0 when none). The order: the
-// overload signal, a mark made by the function, a timeout, an inner loop's
-// give-up (a server delay too long for it is retried here, after the
-// delay), the classifiers.
+// stop, and the delay a server asked for (asked is false when it asked for
+// none). The order: the overload signal, a mark made by the function, a
+// timeout, an inner loop's give-up (a server delay too long for it is
+// retried here, after the delay), the classifiers.
 func (c *call) classify(err error, timedOut bool, now time.Time) (
-	why string, serverDelay time.Duration, stop error) {
+	why string, serverDelay time.Duration, asked bool, stop error) {
 	if errors.Is(err, ErrOverloaded) {
-		return "", 0, ErrOverloaded
+		return "", 0, false, ErrOverloaded
 	}
 	if m := findMark(err); m != nil {
 		if m.class == Final {
-			return "", 0, ErrNotRetryable
+			return "", 0, false, ErrNotRetryable
 		}
 		if m.after {
-			return "marked retryable", max(m.delay, MinServerDelay), nil
+			return "marked retryable", m.delay, true, nil
 		}
-		return "marked retryable", c.headerDelay(err, now), nil
+		d, asked := c.askedDelay(err, now)
+		return "marked retryable", d, asked, nil
 	}
 
-	serverDelay = c.headerDelay(err, now)
+	serverDelay, asked = c.askedDelay(err, now)
 	if timedOut {
-		return "attempt timeout", serverDelay, nil
+		return "attempt timeout", serverDelay, asked, nil
 	}
 	var inner *Error
 	if errors.As(err, &inner) && inner.Reason == ErrServerDelay {
 		// The inner loop could not wait as long as the server asked; this
 		// loop may, within its own MaxServerDelay.
-		return "server delay", serverDelay, nil
+		return "server delay", serverDelay, asked, nil
 	}
 	if isGiveUp(err) {
 		if c.p == nil || !c.p.RetryInnerGiveUps {
-			return "", serverDelay, ErrNotRetryable
+			return "", serverDelay, asked, ErrNotRetryable
 		}
-		return "inner give-up", serverDelay, nil
+		return "inner give-up", serverDelay, asked, nil
 	}
 
 	class := Unknown
@@ -238,61 +254,65 @@ func (c *call) classify(err error, timedOut bool, now time.Time) (
 		class = DefaultClassifier(err)
 	}
 	if class != Transient {
-		return "", serverDelay, ErrNotRetryable
+		return "", serverDelay, asked, ErrNotRetryable
 	}
-	return "transient", serverDelay, nil
+	return "transient", serverDelay, asked, nil
 }
 
-// headerDelay is the delay a server asked for, as an inner loop's *Error
-// reports it or as the headers of a *StatusError in err say, floored at
-// MinServerDelay; 0 when there is none.
-func (c *call) headerDelay(err error, now time.Time) time.Duration {
+// askedDelay is the delay a server asked for, as an inner loop's *Error
+// reports it or as the headers of a *StatusError in err say.
+func (c *call) askedDelay(err error, now time.Time) (time.Duration, bool) {
 	var inner *Error
 	if errors.As(err, &inner) && inner.ServerDelay > 0 {
 		// An inner loop already read the server's answer (and may have
 		// given up because it could not wait that long).
-		return inner.ServerDelay
+		return inner.ServerDelay, true
 	}
 
 	var status *StatusError
-	if !errors.As(err, &status) || status.Header == nil {
-		return 0
+	if !errors.As(err, &status) || status == nil || status.Header == nil {
+		return 0, false
 	}
-	d, ok := ParseRetryAfter(status.Header, now)
-	if !ok {
-		return 0
-	}
-	return max(d, MinServerDelay)
+	return ParseRetryAfter(status.Header, now)
 }
 
-// nextDelay returns the wait before the next attempt: the schedule's delay,
-// or the server's if that is longer. false means the schedule said stop.
-func (c *call) nextDelay(serverDelay time.Duration) (time.Duration, bool) {
+// nextDelay returns the wait before the next attempt: the schedule's
+// delay, or the server's if that is longer, and never less than
+// MinServerDelay when the server asked. A non-nil error is the error to
+// return: the schedule said stop, or a Backoff func misbehaved.
+func (c *call) nextDelay(serverDelay time.Duration, asked bool) (time.Duration, error) {
 	var d time.Duration
 	if c.p != nil && c.p.Backoff != nil {
 		if c.schedule == nil {
-			c.schedule = c.p.Backoff()
+			if c.schedule = c.p.Backoff(); c.schedule == nil {
+				return 0, c.giveUp(ErrInvalidPolicy, errNilBackOff)
+			}
 		}
 		d = c.schedule.NextBackOff()
 		if d == backoff.Stop {
-			return 0, false
+			return 0, c.giveUp(ErrExhausted, nil)
 		}
 	} else {
 		d = c.p.DelayBefore(c.attempts+1, c.prevDelay)
 		c.prevDelay = d
 	}
-	return max(d, serverDelay), true
+	if asked {
+		d = max(d, serverDelay, MinServerDelay)
+	}
+	return max(d, 0), nil
 }
+
+var errNilBackOff = errors.New("Policy.Backoff returned a nil backoff.BackOff")
 
 // checkWait refuses a wait of d from now that would end after the context's
 // deadline or the policy's time limits.
 func (c *call) checkWait(ctx context.Context, now time.Time, d time.Duration) error {
 	end := now.Add(d)
 	if deadline, ok := ctx.Deadline(); ok && end.After(deadline) {
-		return c.giveUp(ErrDeadline, context.DeadlineExceeded, 0)
+		return c.giveUp(ErrDeadline, context.DeadlineExceeded)
 	}
 	if c.pastTimeLimit(end) {
-		return c.giveUp(ErrTimeLimit, nil, 0)
+		return c.giveUp(ErrTimeLimit, nil)
 	}
 	return nil
 }
@@ -333,6 +353,9 @@ func (c *call) limitEnd() time.Time {
 func (c *call) wait(ctx context.Context, d time.Duration) error {
 	if d > 0 {
 		t := c.clock.NewTimer(d)
+		if t == nil {
+			return c.giveUp(ErrInvalidPolicy, errNilTimer)
+		}
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -350,7 +373,7 @@ func (c *call) giveUpContext(ctx context.Context) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		reason = ErrDeadline
 	}
-	err := c.giveUp(reason, context.Cause(ctx), 0).(*Error)
+	err := c.giveUp(reason, context.Cause(ctx)).(*Error)
 	if err.Cause != ctx.Err() {
 		// A cause set with WithCancelCause hides ctx.Err; keep both
 		// reachable, so errors.Is(err, context.Canceled) holds either way.
@@ -360,9 +383,9 @@ func (c *call) giveUpContext(ctx context.Context) error {
 }
 
 // giveUp builds the error to return and calls the give-up hook.
-func (c *call) giveUp(reason, cause error, serverDelay time.Duration) error {
+func (c *call) giveUp(reason, cause error) error {
 	err := &Error{Reason: reason, Attempts: c.attempts, Last: c.last, Cause: cause,
-		ServerDelay: serverDelay, Elapsed: c.clock.Now().Sub(c.start)}
+		ServerDelay: c.serverDelay, Elapsed: c.clock.Now().Sub(c.start)}
 	if c.p != nil && c.p.Hooks.OnGiveUp != nil {
 		c.p.Hooks.OnGiveUp(err)
 	}
@@ -375,6 +398,8 @@ func (c *call) limitForEvents() int {
 	}
 	return c.maxAttempts
 }
+
+var errNilTimer = errors.New("Policy.Clock.NewTimer returned a nil Timer")
 
 func (c *call) budget() *Budget {
 	if c.p == nil {
@@ -400,7 +425,7 @@ func (c *call) succeeded() {
 
 // observe tells an adaptive limiter that an attempt failed, and whether the
 // server throttled without saying for how long.
-func (c *call) observe(err error, now time.Time, serverDelay time.Duration) {
+func (c *call) observe(err error, now time.Time, asked bool) {
 	if c.p == nil {
 		return
 	}
@@ -409,7 +434,7 @@ func (c *call) observe(err error, now time.Time, serverDelay time.Duration) {
 		return
 	}
 	var status *StatusError
-	if serverDelay == 0 && errors.As(err, &status) &&
+	if !asked && errors.As(err, &status) && status != nil &&
 		IsRateLimited(status.StatusCode, status.Header) {
 		o.Observe(now, Throttled)
 		return
