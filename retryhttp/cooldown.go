@@ -14,6 +14,17 @@ import (
 // maxReleaseSpread bounds how far the end of a cool-down is spread out.
 const maxReleaseSpread = time.Second
 
+// Pacing. Once a host has turned requests away twice, the gate knows how
+// many it admitted in between, and from then on spaces every request (first
+// attempts and retries alike) at that rate, a little faster (paceSpeedUp)
+// so that the limit is still met now and then and the rate stays current.
+// Pacing ends when no answer has asked to hold back for a while: at least
+// minPaceHold, and at least twice the span the rate was learned over.
+const (
+	paceSpeedUp = 1.05
+	minPaceHold = time.Second
+)
+
 // coolDowns holds one gate per key (host, by default). Gates are few (one
 // per service called) and are never removed.
 type coolDowns struct {
@@ -41,48 +52,127 @@ type gate struct {
 	mu     sync.Mutex
 	until  time.Time
 	spread time.Duration
+
+	// anchor is the reset time of the latest hold-back answer to a request
+	// sent at or after the previous anchor; admitted counts the successes
+	// to requests sent at or after it. The next such answer gives a sample
+	// of the host's spacing: (its reset - anchor) / admitted.
+	anchor   time.Time
+	admitted int
+	interval time.Duration // the learned spacing; 0 until learned
+	hold     time.Duration // how long pacing outlives a hold-back answer
+	pacedTo  time.Time     // the end of pacing
+	next     time.Time     // the next free slot while pacing
 }
 
-// pause closes the gate until now+d, unless it is already closed longer.
-func (g *gate) pause(now time.Time, d time.Duration) {
-	until := now.Add(d)
+// pause closes the gate until now+d, unless it is already closed longer,
+// and learns the host's rate from it. sent is when the request that was
+// answered went out.
+func (g *gate) pause(sent, now time.Time, d time.Duration) {
+	reset := now.Add(d)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if until.After(g.until) {
-		g.until = until
+	if reset.After(g.until) {
+		g.until = reset
 		g.spread = min(d/2, maxReleaseSpread)
 	}
+	g.learn(sent, reset)
+	if g.interval > 0 {
+		if end := reset.Add(g.hold); end.After(g.pacedTo) {
+			g.pacedTo = end
+		}
+		if g.until.After(g.next) {
+			g.next = g.until
+		}
+	}
+}
+
+// learn takes a sample of the host's spacing from a hold-back answer whose
+// request was sent in the current period (at or after the anchor).
+func (g *gate) learn(sent, reset time.Time) {
+	if sent.Before(g.anchor) || !reset.After(g.anchor) {
+		return
+	}
+	if g.admitted > 0 && !g.anchor.IsZero() {
+		span := reset.Sub(g.anchor)
+		sample := span / time.Duration(g.admitted)
+		if g.interval == 0 {
+			g.interval = sample
+		} else {
+			g.interval = (3*g.interval + sample) / 4
+		}
+		g.hold = max(minPaceHold, 2*span)
+	}
+	g.anchor, g.admitted = reset, 0
+}
+
+// admit counts a success to a request sent at sent.
+func (g *gate) admit(sent time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.anchor.IsZero() && !sent.Before(g.anchor) {
+		g.admitted++
+	}
+}
+
+// pacing reports whether requests at t are paced. g.mu must be held.
+func (g *gate) pacing(t time.Time) bool {
+	return g.interval > 0 && t.Before(g.pacedTo)
 }
 
 // wait returns how long a caller arriving at now must wait: 0 when the
 // gate is open, else until the gate opens plus a random share of the
-// spread. u is a uniform random number in [0, 1).
+// spread (none while paced: the slots spread the callers). u is a uniform
+// random number in [0, 1).
 func (g *gate) wait(now time.Time, u float64) time.Duration {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if !now.Before(g.until) {
 		return 0
 	}
+	if g.pacing(g.until) {
+		return g.until.Sub(now)
+	}
 	return g.until.Sub(now) + time.Duration(u*float64(g.spread))
 }
 
-// observe closes the gate when an answer asks the client to hold back: a
-// rate-limit or 503 answer with a server delay, or any answer saying no
-// requests remain until a reset time (proactive pacing).
-func (g *gate) observe(resp *http.Response, now time.Time) {
+// slot reserves the next turn of a caller arriving at now, when the host
+// is paced, and returns how long the caller waits for it (0 when not paced).
+func (g *gate) slot(now time.Time) time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.pacing(now) {
+		return 0
+	}
+	at := now
+	if g.next.After(at) {
+		at = g.next
+	}
+	g.next = at.Add(time.Duration(float64(g.interval) / paceSpeedUp))
+	return at.Sub(now)
+}
+
+// observe counts a success towards the host's rate, and closes the gate
+// when an answer asks the client to hold back: a rate-limit or 503 answer
+// with a server delay, or any answer saying no requests remain until a
+// reset time (proactive pacing).
+func (g *gate) observe(resp *http.Response, sent, now time.Time) {
 	h := resp.Header
 	code := resp.StatusCode
+	if code < 400 {
+		g.admit(sent)
+	}
 	holdBack := retry.IsRateLimited(code, h) || code == http.StatusServiceUnavailable ||
 		quotaSpent(h)
 	if !holdBack {
 		return
 	}
 	if d, ok := retry.ParseRetryAfter(h, now); ok && d > 0 {
-		g.pause(now, d)
+		g.pause(sent, now, d)
 		return
 	}
 	if d, ok := structuredReset(h.Get("Ratelimit")); ok && d > 0 {
-		g.pause(now, d)
+		g.pause(sent, now, d)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/deb4e658/retry"
 )
@@ -47,6 +48,7 @@ func (rt *roundTrip) attempt(ctx context.Context) (*http.Response, error) {
 	}
 	out := rt.req.WithContext(actx)
 	out.Body = body
+	sent := rt.clock().Now()
 	resp, err := rt.t.base.RoundTrip(out)
 	if timer != nil {
 		timer.Stop()
@@ -57,7 +59,7 @@ func (rt *roundTrip) attempt(ctx context.Context) (*http.Response, error) {
 		cancel(nil)
 		return nil, rt.failure(ctx, err, timedOut)
 	}
-	return rt.answer(resp, cancel)
+	return rt.answer(resp, sent, cancel)
 }
 
 // failure turns a transport error into what the policy should see.
@@ -77,9 +79,9 @@ func (rt *roundTrip) failure(ctx context.Context, err error, timedOut bool) erro
 
 // answer handles a response: a status the policy retries becomes an error
 // (the answer is kept in case it is the last); anything else is returned.
-func (rt *roundTrip) answer(resp *http.Response, cancel context.CancelCauseFunc) (
-	*http.Response, error) {
-	rt.gate.observe(resp, rt.clock().Now())
+func (rt *roundTrip) answer(resp *http.Response, sent time.Time,
+	cancel context.CancelCauseFunc) (*http.Response, error) {
+	rt.gate.observe(resp, sent, rt.clock().Now())
 
 	status := &retry.StatusError{StatusCode: resp.StatusCode, Header: resp.Header}
 	if resp.StatusCode < 400 || !rt.body.replayable || rt.classify(status) != retry.Transient {
@@ -112,13 +114,20 @@ func (rt *roundTrip) classify(err error) retry.Class {
 	return retry.DefaultClassifier(err)
 }
 
-// waitGate waits until the host's cool-down is over, on the policy's clock.
-// It waits again if the cool-down was extended meanwhile.
+// waitGate waits until the host's cool-down is over and, while the host is
+// paced, for the caller's slot, on the policy's clock. It waits again if the
+// cool-down was extended meanwhile, and then takes a new slot.
 func (rt *roundTrip) waitGate(ctx context.Context) error {
 	clock := rt.clock()
+	reserved := false
 	for {
 		now := clock.Now()
 		d := rt.gate.wait(now, uniform(rt.t.policy.Rand))
+		if d > 0 {
+			reserved = false // a slot taken before the gate closed again is void
+		} else if !reserved {
+			d, reserved = rt.gate.slot(now), true
+		}
 		if d <= 0 {
 			return nil
 		}
