@@ -2,6 +2,7 @@ package retryhttp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -153,6 +154,7 @@ func (rt *roundTrip) finish(ctx context.Context, resp *http.Response, err error)
 		return resp, nil
 	}
 	if rt.last != nil && ctx.Err() == nil {
+		errors.As(err, &rt.info.gaveUp)
 		resp := rt.last
 		if rt.lastCancel != nil {
 			resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: rt.lastCancel}

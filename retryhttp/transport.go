@@ -145,16 +145,57 @@ func closeRequestBody(req *http.Request) {
 // infoKey is the context key of a request's info, read by Attempts.
 type infoKey struct{}
 
-type info struct{ attempts int }
+type info struct {
+	attempts int
+	gaveUp   *retry.Error // why the transport stopped, when it returned a status
+}
+
+func infoOf(resp *http.Response) *info {
+	if resp == nil || resp.Request == nil {
+		return nil
+	}
+	in, _ := resp.Request.Context().Value(infoKey{}).(*info)
+	return in
+}
 
 // Attempts returns how many attempts the transport made for the request
 // that resp answers, or 0 when resp did not come from a Transport.
 func Attempts(resp *http.Response) int {
-	if resp == nil || resp.Request == nil {
-		return 0
-	}
-	if in, ok := resp.Request.Context().Value(infoKey{}).(*info); ok {
+	if in := infoOf(resp); in != nil {
 		return in.attempts
 	}
 	return 0
+}
+
+// ResponseError returns the error an enclosing retry loop should see for
+// resp: nil below status 400; the *retry.Error of the transport when it
+// gave up on this answer (attempts spent, time limit, retry budget, ...), so
+// that the enclosing loop knows the request was already retried and does
+// not retry it again (see retry.Policy.RetryInnerGiveUps); else a
+// *retry.StatusError. It does not read or close the body.
+//
+//	resp, err := client.Do(req)
+//	if err != nil {
+//		return err
+//	}
+//	defer resp.Body.Close()
+//	if err := retryhttp.ResponseError(resp); err != nil {
+//		return err
+//	}
+func ResponseError(resp *http.Response) error {
+	if resp == nil || resp.StatusCode < 400 {
+		return nil
+	}
+	if in := infoOf(resp); in != nil && in.gaveUp != nil {
+		return in.gaveUp
+	}
+	return retry.NewStatusError(resp)
+}
+
+// CloseIdleConnections closes the idle connections of the base transport,
+// when it has such a method; http.Client.CloseIdleConnections calls it.
+func (t *Transport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }

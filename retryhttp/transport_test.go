@@ -604,3 +604,50 @@ func TestAttemptsOfForeignResponse(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1/", nil)
 	assert.Equal(t, 0, retryhttp.Attempts(&http.Response{Request: req}))
 }
+
+func TestResponseErrorTellsEnclosingLoops(t *testing.T) {
+	s := &script{handlers: []http.HandlerFunc{status(503)}}
+	f := newFixture(t, s, &retry.Policy{MaxAttempts: 5})
+	tool := &retry.Policy{MaxAttempts: 3, Clock: f.clk, AttemptTimeout: retry.Unlimited}
+
+	toolCalls := 0
+	err := tool.Do(context.Background(), func(ctx context.Context) error {
+		toolCalls++
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.srv.URL, nil)
+		resp, err := f.client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		return retryhttp.ResponseError(resp)
+	})
+
+	assert.Equal(t, 1, toolCalls, "the transport already retried: the tool does not")
+	assert.Equal(t, 5, s.requests())
+	assert.ErrorIs(t, err, retry.ErrExhausted)
+	var status *retry.StatusError
+	require.ErrorAs(t, err, &status)
+	assert.Equal(t, 503, status.StatusCode)
+}
+
+func TestResponseError(t *testing.T) {
+	assert.NoError(t, retryhttp.ResponseError(nil))
+	assert.NoError(t, retryhttp.ResponseError(&http.Response{StatusCode: 204}))
+	err := retryhttp.ResponseError(&http.Response{StatusCode: 404})
+	var status *retry.StatusError
+	require.ErrorAs(t, err, &status)
+	assert.Equal(t, 404, status.StatusCode)
+}
+
+func TestCloseIdleConnectionsReachesBase(t *testing.T) {
+	base := &idleCounter{}
+	(&http.Client{Transport: retryhttp.NewTransport(base, nil)}).CloseIdleConnections()
+	assert.Equal(t, 1, base.closed)
+}
+
+type idleCounter struct {
+	http.RoundTripper
+	closed int
+}
+
+func (c *idleCounter) CloseIdleConnections() { c.closed++ }
