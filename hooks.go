@@ -9,16 +9,27 @@ import (
 
 // Hooks are functions a Policy calls at set moments of a call. They run
 // synchronously on the goroutine that called Do, so a slow hook slows the
-// call. Nil hooks are skipped. The library logs nothing unless a hook does.
+// call. Each receives the context given to Do (not an attempt's), so it can
+// reach the caller's span or logger. Nil hooks are skipped. The library logs
+// nothing unless a hook does.
 type Hooks struct {
 	// OnRetry is called after a failed attempt that will be retried, just
 	// before the wait that precedes the next attempt. It is not called when
 	// the call gives up instead.
-	OnRetry func(Event)
+	OnRetry func(ctx context.Context, e Event)
 
 	// OnGiveUp is called once, with the error Do is about to return, when a
 	// call stops without success.
-	OnGiveUp func(*Error)
+	OnGiveUp func(ctx context.Context, err *Error)
+
+	// OnSuccess is called once when an attempt succeeds, with the number of
+	// attempts made (1 when the first succeeded) and the time since the call
+	// to Do.
+	OnSuccess func(ctx context.Context, attempts int, elapsed time.Duration)
+
+	// OnLimiterWait is called before the policy waits for its Limiter's
+	// slot, with the wait; it is not called when a slot is free at once.
+	OnLimiterWait func(ctx context.Context, wait time.Duration)
 }
 
 // Event describes a failed attempt that is about to be retried.
@@ -65,18 +76,18 @@ func LogHooks(logger *slog.Logger) Hooks {
 		logger = slog.Default()
 	}
 	return Hooks{
-		OnRetry: func(e Event) {
+		OnRetry: func(ctx context.Context, e Event) {
 			msg := fmt.Sprintf("[Attempt %s] failed: %v; retrying in %s",
 				attemptOf(e.Attempt, e.MaxAttempts), e.Err, seconds(e.Delay))
 			if e.ServerDelay > 0 {
 				msg += fmt.Sprintf(" (server asked for %s)", seconds(e.ServerDelay))
 			}
-			logger.LogAttrs(context.Background(), slog.LevelInfo, msg,
+			logger.LogAttrs(ctx, slog.LevelInfo, msg,
 				slog.Int("attempt", e.Attempt), slog.String("reason", e.Reason),
 				slog.Duration("delay", e.Delay))
 		},
-		OnGiveUp: func(err *Error) {
-			logger.LogAttrs(context.Background(), slog.LevelWarn, err.Error(),
+		OnGiveUp: func(ctx context.Context, err *Error) {
+			logger.LogAttrs(ctx, slog.LevelWarn, err.Error(),
 				slog.Int("attempts", err.Attempts), slog.String("reason", err.Reason.Error()))
 		},
 	}

@@ -3,6 +3,7 @@ package retry_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"testing"
@@ -62,7 +63,46 @@ func TestLogHooksNilLoggerUsesDefault(t *testing.T) {
 	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, nil)))
 	defer slog.SetDefault(old)
 
-	retry.LogHooks(nil).OnRetry(retry.Event{Attempt: 1, MaxAttempts: 2, Err: errTransient,
+	retry.LogHooks(nil).OnRetry(context.Background(), retry.Event{Attempt: 1, MaxAttempts: 2, Err: errTransient,
 		Delay: time.Second})
 	assert.Contains(t, buf.String(), "[Attempt 1/2] failed: transient failure; retrying in 1.0s")
+}
+
+type ctxKey struct{}
+
+func TestHooksSeeTheCallersContextAndEveryMoment(t *testing.T) {
+	clk := retrytest.NewClock()
+	lim, err := retry.NewRateLimiter(time.Second, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.WithValue(context.Background(), ctxKey{}, "job-7")
+	var seen []string
+	note := func(ctx context.Context, what string) {
+		seen = append(seen, ctx.Value(ctxKey{}).(string)+" "+what)
+	}
+	p := testPolicy(clk)
+	p.Limiter = lim
+	p.Hooks = retry.Hooks{
+		OnRetry: func(ctx context.Context, e retry.Event) {
+			note(ctx, fmt.Sprintf("retry after attempt %d", e.Attempt))
+		},
+		OnLimiterWait: func(ctx context.Context, d time.Duration) {
+			note(ctx, fmt.Sprintf("limiter %v", d))
+		},
+		OnSuccess: func(ctx context.Context, attempts int, elapsed time.Duration) {
+			note(ctx, fmt.Sprintf("success after %d attempts in %v", attempts, elapsed))
+		},
+		OnGiveUp: func(ctx context.Context, err *retry.Error) { note(ctx, "give up") },
+	}
+	fn, _ := flaky(1, retry.Retryable(errTransient))
+	assert.NoError(t, drive(t, clk, func() error { return p.Do(ctx, fn) }))
+	// The wait of 1s after attempt 1 also covers the limiter's spacing.
+	assert.Equal(t, []string{"job-7 retry after attempt 1",
+		"job-7 success after 2 attempts in 1s"}, seen)
+
+	seen = nil
+	fn, _ = flaky(0, nil)
+	assert.NoError(t, drive(t, clk, func() error { return p.Do(ctx, fn) }))
+	assert.Equal(t, []string{"job-7 limiter 1s", "job-7 success after 1 attempts in 1s"}, seen)
 }

@@ -73,7 +73,7 @@ func TestZeroServerDelayReportedAsAsked(t *testing.T) {
 	p := testPolicy(clk)
 	p.InitialDelay = retry.NoDelay
 	var events []retry.Event
-	p.Hooks.OnRetry = func(e retry.Event) { events = append(events, e) }
+	p.Hooks.OnRetry = func(_ context.Context, e retry.Event) { events = append(events, e) }
 	fn, _ := flaky(1, &retry.StatusError{StatusCode: 429,
 		Header: http.Header{"Retry-After": {"0"}}})
 	require.NoError(t, drive(t, clk, func() error { return p.Do(context.Background(), fn) }))

@@ -83,7 +83,7 @@ func DoValue[T any](ctx context.Context, p *Policy,
 		return zero, errNilArgument
 	}
 
-	c := call{p: p, clock: p.clock(), maxAttempts: p.maxAttempts(), depth: 1}
+	c := call{ctx: ctx, p: p, clock: p.clock(), maxAttempts: p.maxAttempts(), depth: 1}
 	if c.outer = layerFrom(ctx); c.outer != nil {
 		c.depth = c.outer.depth + 1
 	}
@@ -109,6 +109,7 @@ func DoValue[T any](ctx context.Context, p *Policy,
 
 // call is the state of one call to Do; the Policy itself holds none.
 type call struct {
+	ctx         context.Context // the caller's, for the hooks
 	p           *Policy
 	clock       Clock
 	maxAttempts int
@@ -149,6 +150,9 @@ func (c *call) beforeAttempt(ctx context.Context) error {
 			cancel(now)
 		}
 		return err
+	}
+	if h := c.p.Hooks.OnLimiterWait; h != nil {
+		h(c.ctx, wait)
 	}
 	if err := c.wait(ctx, wait); err != nil {
 		if cancel != nil {
@@ -201,7 +205,7 @@ func (c *call) afterFailure(ctx context.Context, err error, timedOut bool) error
 	}
 
 	if c.p != nil && c.p.Hooks.OnRetry != nil {
-		c.p.Hooks.OnRetry(Event{Attempt: c.attempts, MaxAttempts: c.limitForEvents(),
+		c.p.Hooks.OnRetry(c.ctx, Event{Attempt: c.attempts, MaxAttempts: c.limitForEvents(),
 			Depth: c.depth, Err: err, Reason: reason, Delay: delay, ServerDelay: serverDelay,
 			Elapsed: now.Sub(c.start)})
 	}
@@ -387,7 +391,7 @@ func (c *call) giveUp(reason, cause error) error {
 	err := &Error{Reason: reason, Attempts: c.attempts, Last: c.last, Cause: cause,
 		ServerDelay: c.serverDelay, Elapsed: c.clock.Now().Sub(c.start)}
 	if c.p != nil && c.p.Hooks.OnGiveUp != nil {
-		c.p.Hooks.OnGiveUp(err)
+		c.p.Hooks.OnGiveUp(c.ctx, err)
 	}
 	return err
 }
@@ -408,13 +412,17 @@ func (c *call) budget() *Budget {
 	return c.p.Budget
 }
 
-// succeeded tells the budget and an adaptive limiter that a call went
-// through. It reads the clock only when one of them is there to tell.
+// succeeded tells the budget, an adaptive limiter and the success hook that
+// a call went through. It reads the clock only when one of them is there to
+// tell.
 func (c *call) succeeded() {
-	if c.p == nil || (c.p.Budget == nil && c.p.Limiter == nil) {
+	if c.p == nil || (c.p.Budget == nil && c.p.Limiter == nil && c.p.Hooks.OnSuccess == nil) {
 		return
 	}
 	now := c.clock.Now()
+	if h := c.p.Hooks.OnSuccess; h != nil {
+		h(c.ctx, c.attempts+1, now.Sub(c.start))
+	}
 	if c.p.Budget != nil {
 		c.p.Budget.deposit(now)
 	}

@@ -380,8 +380,8 @@ func TestHooks(t *testing.T) {
 	var events []retry.Event
 	var gaveUp []*retry.Error
 	p.Hooks = retry.Hooks{
-		OnRetry:  func(e retry.Event) { events = append(events, e) },
-		OnGiveUp: func(e *retry.Error) { gaveUp = append(gaveUp, e) },
+		OnRetry:  func(_ context.Context, e retry.Event) { events = append(events, e) },
+		OnGiveUp: func(_ context.Context, e *retry.Error) { gaveUp = append(gaveUp, e) },
 	}
 	h := http.Header{"Retry-After": {"3"}}
 	status := &retry.StatusError{StatusCode: 429, Header: h}
@@ -405,7 +405,7 @@ func TestUnlimitedNumbersAttemptsTheSameWay(t *testing.T) {
 	p := testPolicy(clk)
 	p.MaxAttempts = retry.Unlimited
 	var events []retry.Event
-	p.Hooks.OnRetry = func(e retry.Event) { events = append(events, e) }
+	p.Hooks.OnRetry = func(_ context.Context, e retry.Event) { events = append(events, e) }
 	fn, seen := flaky(7, retry.Retryable(errTransient))
 	require.NoError(t, drive(t, clk, func() error { return p.Do(context.Background(), fn) }))
 	assert.Equal(t, []int{1, 2, 3, 4, 5, 6, 7, 8}, *seen)

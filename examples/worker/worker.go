@@ -82,7 +82,7 @@ func newLayers(url string, cfg config, sc scenario, api *flakyAPI) (*layers, err
 		InitialDelay:   cfg.requestDelay,
 		MaxDelay:       cfg.requestMaxDelay,
 		AttemptTimeout: cfg.attemptTimeout,
-		Hooks: retry.Hooks{OnRetry: func(retry.Event) {
+		Hooks: retry.Hooks{OnRetry: func(context.Context, retry.Event) {
 			if api.inOutage(time.Now()) {
 				l.outageRetries.Add(1)
 			}
