@@ -23,12 +23,12 @@ const (
 	DefaultMaxServerDelay = 2 * time.Minute
 )
 
-// Unlimited, given as MaxAttempts, AttemptTimeout, TimeLimit or
-// FailureTimeLimit of a [Policy], lifts that limit.
+// Unlimited lifts a limit of a [Policy] when given as its MaxAttempts,
+// AttemptTimeout, TimeLimit, FailureTimeLimit or MaxServerDelay.
 const Unlimited = -1
 
-// NoDelay, given as InitialDelay of a [Policy], makes retries follow each
-// other without waiting (unless a server asks for a delay). It is meant for
+// NoDelay makes retries follow each other without waiting (unless a server
+// asks for a delay) when given as the InitialDelay of a [Policy]. It is meant for
 // tests and benchmarks; against a real service it is a hot loop. It differs
 // from Unlimited, so that one cannot be mistaken for the other.
 const NoDelay time.Duration = -2
