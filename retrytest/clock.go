@@ -2,6 +2,7 @@ package retrytest
 
 import (
 	"cmp"
+	"container/heap"
 	"context"
 	"slices"
 	"sync"
@@ -37,8 +38,8 @@ var _ retry.Clock = (*Clock)(nil)
 type Clock struct {
 	mu      sync.Mutex
 	now     time.Time
-	seq     uint64   // creation counter, breaks ties between deadlines
-	pending []*timer // sorted by deadline, then by seq
+	seq     uint64    // creation counter, breaks ties between deadlines
+	pending timerHeap // earliest deadline first, then by seq
 	waits   []time.Duration
 	created chan struct{} // made by BlockUntil, closed when a timer is made
 }
@@ -60,7 +61,7 @@ func (c *Clock) Now() time.Time {
 // the clock has moved d past the current time. A d of zero or less fires at
 // once: the value is on the channel when NewTimer returns.
 func (c *Clock) NewTimer(d time.Duration) retry.Timer {
-	t := &timer{c: make(chan time.Time, 1)}
+	t := &timer{c: make(chan time.Time, 1), index: -1}
 	c.add(t, d)
 
 	return t
@@ -78,7 +79,7 @@ func (c *Clock) AfterFunc(d time.Duration, f func()) retry.Timer {
 	if f == nil {
 		f = func() {}
 	}
-	t := &timer{f: f}
+	t := &timer{f: f, index: -1}
 	c.add(t, d)
 
 	return t
@@ -104,11 +105,9 @@ func (c *Clock) add(t *timer, d time.Duration) {
 		return
 	}
 
-	// Insert after every timer with the same deadline, so ties keep their
-	// creation order.
+	// The heap orders ties by seq, so they keep their creation order.
 	t.when = c.now.Add(d)
-	i, _ := slices.BinarySearchFunc(c.pending, t, compareTimers)
-	c.pending = slices.Insert(c.pending, i, t)
+	heap.Push(&c.pending, t)
 
 	// Wake every BlockUntil waiting for the count to grow.
 	if c.created != nil {
@@ -178,8 +177,7 @@ func (c *Clock) fireDue() {
 			c.mu.Unlock()
 			return
 		}
-		t := c.pending[0]
-		c.pending = slices.Delete(c.pending, 0, 1)
+		t := heap.Pop(&c.pending).(*timer)
 
 		// Send under the lock, so that once Stop has reported false the
 		// value is already on the channel. A timer fires once, so its
@@ -245,11 +243,12 @@ func (c *Clock) Waits() []time.Duration {
 
 // timer is the retry.Timer of a Clock. Exactly one of c and f is set.
 type timer struct {
-	clk  *Clock
-	when time.Time
-	seq  uint64
-	c    chan time.Time
-	f    func()
+	clk   *Clock
+	when  time.Time
+	seq   uint64
+	index int // in the clock's heap; -1 when not pending
+	c     chan time.Time
+	f     func()
 }
 
 // C returns the timer's channel, nil for a timer made by AfterFunc.
@@ -264,11 +263,10 @@ func (t *timer) Stop() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 
-	i := slices.Index(c.pending, t)
-	if i < 0 {
+	if t.index < 0 {
 		return false
 	}
-	c.pending = slices.Delete(c.pending, i, i+1)
+	heap.Remove(&c.pending, t.index)
 
 	return true
 }
@@ -276,4 +274,31 @@ func (t *timer) Stop() bool {
 // compareTimers orders timers by deadline, then by creation.
 func compareTimers(a, b *timer) int {
 	return cmp.Or(a.when.Compare(b.when), cmp.Compare(a.seq, b.seq))
+}
+
+// timerHeap is a container/heap of pending timers, so that making,
+// stopping and firing a timer cost O(log n) even with many pending.
+type timerHeap []*timer
+
+func (h timerHeap) Len() int           { return len(h) }
+func (h timerHeap) Less(i, j int) bool { return compareTimers(h[i], h[j]) < 0 }
+
+func (h timerHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+
+func (h *timerHeap) Push(x any) {
+	t := x.(*timer)
+	t.index = len(*h)
+	*h = append(*h, t)
+}
+
+func (h *timerHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	old[len(old)-1] = nil
+	t.index = -1
+	*h = old[:len(old)-1]
+	return t
 }

@@ -629,3 +629,29 @@ func TestConcurrent(t *testing.T) {
 		}
 	}
 }
+
+func TestManyTimersFireInOrderAfterStops(t *testing.T) {
+	clk := retrytest.NewClock()
+	var fired []int
+	timers := make([]interface{ Stop() bool }, 0, 1000)
+	for i := range 1000 {
+		d := time.Duration((i*7919)%1000+1) * time.Millisecond // a shuffled order
+		timers = append(timers, clk.AfterFunc(d, func() { fired = append(fired, i) }))
+	}
+	for i := 0; i < 1000; i += 2 {
+		if !timers[i].Stop() {
+			t.Fatalf("timer %d was not pending", i)
+		}
+	}
+	clk.Advance(time.Second)
+
+	if len(fired) != 500 {
+		t.Fatalf("fired %d timers, want 500", len(fired))
+	}
+	for k := 1; k < len(fired); k++ {
+		prev, cur := (fired[k-1]*7919)%1000, (fired[k]*7919)%1000
+		if prev >= cur || fired[k]%2 == 0 {
+			t.Fatalf("timer %d fired after %d, out of order or stopped", fired[k], fired[k-1])
+		}
+	}
+}
