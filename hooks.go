@@ -65,6 +65,68 @@ type Event struct {
 	Elapsed time.Duration
 }
 
+// JoinHooks returns hooks that call the hooks of each of hs in turn, in the
+// order given, so that one policy can both log and report:
+//
+//	otelHooks, _ := otelretry.Hooks()
+//	policy.Hooks = retry.JoinHooks(retry.LogHooks(logger), otelHooks)
+//
+// Nil hooks are skipped, and a hook that none of hs sets stays nil, so the
+// policy skips it as before. A hook that panics stops the ones after it.
+func JoinHooks(hs ...Hooks) Hooks {
+	var (
+		onRetry   []func(context.Context, Event)
+		onGiveUp  []func(context.Context, *Error)
+		onSuccess []func(context.Context, int, time.Duration)
+		onLimiter []func(context.Context, time.Duration)
+	)
+	for _, h := range hs {
+		if h.OnRetry != nil {
+			onRetry = append(onRetry, h.OnRetry)
+		}
+		if h.OnGiveUp != nil {
+			onGiveUp = append(onGiveUp, h.OnGiveUp)
+		}
+		if h.OnSuccess != nil {
+			onSuccess = append(onSuccess, h.OnSuccess)
+		}
+		if h.OnLimiterWait != nil {
+			onLimiter = append(onLimiter, h.OnLimiterWait)
+		}
+	}
+
+	var j Hooks
+	if len(onRetry) > 0 {
+		j.OnRetry = func(ctx context.Context, e Event) {
+			for _, f := range onRetry {
+				f(ctx, e)
+			}
+		}
+	}
+	if len(onGiveUp) > 0 {
+		j.OnGiveUp = func(ctx context.Context, err *Error) {
+			for _, f := range onGiveUp {
+				f(ctx, err)
+			}
+		}
+	}
+	if len(onSuccess) > 0 {
+		j.OnSuccess = func(ctx context.Context, attempts int, elapsed time.Duration) {
+			for _, f := range onSuccess {
+				f(ctx, attempts, elapsed)
+			}
+		}
+	}
+	if len(onLimiter) > 0 {
+		j.OnLimiterWait = func(ctx context.Context, wait time.Duration) {
+			for _, f := range onLimiter {
+				f(ctx, wait)
+			}
+		}
+	}
+	return j
+}
+
 // LogHooks returns hooks that log each retry at level Info and the give-up
 // at level Warn through logger, with messages such as
 //

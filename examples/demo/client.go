@@ -3,68 +3,73 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync/atomic"
 
 	"github.com/deb4e658/retry"
+	"github.com/deb4e658/retry/retryhttp"
 )
 
 // maxAttempts is the client's attempt limit: the first call and up to five
 // retries, well above the failures any job is scheduled to meet.
 const maxAttempts = 6
 
-// client calls the demo API through one retry policy that every worker
-// shares. It is safe for concurrent use.
+// client calls the demo API through one retrying transport that every
+// worker shares, so they also share its limiter and its cool-downs. It is
+// safe for concurrent use.
 type client struct {
-	http   *http.Client
-	base   string
-	policy *retry.Policy
-	calls  atomic.Int64 // HTTP requests sent, retries included
+	http *http.Client
+	wire *wire
+	url  string
 }
 
-// newClient returns a client of the API at base. The policy paces every
-// attempt through limiter and reports retries to hooks.
-func newClient(base string, cfg config, limiter retry.Limiter, hooks retry.Hooks) *client {
-	return &client{
-		// A plain client: the retrying happens around it, in the policy.
-		http: &http.Client{},
-		base: base,
-		policy: &retry.Policy{
-			MaxAttempts:    maxAttempts,
-			InitialDelay:   cfg.backoff,
-			MaxDelay:       20 * cfg.backoff,
-			AttemptTimeout: cfg.attemptTimeout,
-			MaxServerDelay: cfg.maxServerDelay,
-			Classifier:     rateLimited,
-			Limiter:        limiter,
-			Hooks:          hooks,
-		},
+// newClient returns a client of the API at url. The policy paces every
+// attempt through limiter and reports retries to hooks; the transport
+// applies it to every request the client sends.
+func newClient(url string, cfg config, limiter retry.Limiter, hooks retry.Hooks) *client {
+	policy := &retry.Policy{
+		MaxAttempts:    maxAttempts,
+		InitialDelay:   cfg.backoff,
+		MaxDelay:       20 * cfg.backoff,
+		AttemptTimeout: cfg.attemptTimeout,
+		MaxServerDelay: cfg.maxServerDelay,
+		Limiter:        limiter,
+		Hooks:          hooks,
 	}
+	// No Classifier: retry.DefaultClassifier already treats GitHub's 403
+	// with X-RateLimit-Remaining: 0 (or with Retry-After) as a rate limit.
+
+	// A pool of the client's own, which close empties.
+	w := &wire{base: http.DefaultTransport.(*http.Transport).Clone()}
+	// The transport holds back every request that shares a cool-down key
+	// while an answer to one of them asks for a pause, and paces them at
+	// the rate it learns from such answers. That fits a real provider,
+	// whose 429 speaks for a quota all callers share. The demo server's
+	// failures are dealt per job instead: a 429 to chat-03 says nothing
+	// about chat-05, so each job gets a cool-down of its own. With one per
+	// service, every worker would wait out every job's delays, and the run
+	// would take minutes.
+	rt := retryhttp.NewTransport(w, policy, retryhttp.WithCoolDownKey(coolDownKey))
+	return &client{http: &http.Client{Transport: rt}, wire: w, url: url}
 }
 
-// rateLimited is the classifier a GitHub client adds to the default one.
-// GitHub answers a spent rate limit with 403 as well as 429, but a 403
-// usually means "not allowed", and a classifier that knows only status
-// codes must call it final. A 403 that says no requests are left, or that
-// asks for a delay, is a rate limit and worth the wait; the executor then
-// reads the delay from the same StatusError's X-RateLimit-Reset or
-// Retry-After. Every other error is Unknown and falls through to
-// retry.DefaultClassifier.
-func rateLimited(err error) retry.Class {
-	var status *retry.StatusError
-	if !errors.As(err, &status) || status.StatusCode != http.StatusForbidden {
-		return retry.Unknown
-	}
-	if status.Header.Get("X-RateLimit-Remaining") == "0" ||
-		status.Header.Get("Retry-After") != "" {
-		return retry.Transient
-	}
-	return retry.Unknown
+// coolDownKey groups requests for the transport's cool-down: by job, within
+// the service (the first segment of the path, "v1" for the chat endpoint
+// and "repos" for the code host).
+func coolDownKey(req *http.Request) string {
+	service, _, _ := strings.Cut(strings.TrimPrefix(req.URL.Path, "/"), "/")
+	return req.URL.Host + "/" + service + " " + jobFrom(req.Context())
 }
+
+// close closes the client's idle connections; the transport passes the
+// call on to the pool.
+func (c *client) close() { c.http.CloseIdleConnections() }
 
 // completion is the part of a chat-completions answer the demo uses.
 type completion struct {
@@ -94,26 +99,27 @@ func (c *client) complete(ctx context.Context, job, prompt string) (result, erro
 		return result{}, fmt.Errorf("%s: %w", job, err)
 	}
 
-	var res result
-	url := c.base + "/v1/chat/completions"
-	v, err := retry.DoValue(ctx, c.policy, func(ctx context.Context) (completion, error) {
-		// DoValue does not say how many attempts a success took; the
-		// attempt's context does.
-		res.attempts = retry.AttemptFrom(ctx)
+	req, err := http.NewRequestWithContext(withJob(ctx, job), http.MethodPost,
+		c.url+"/v1/chat/completions", bytes.NewReader(body))
+	if err != nil {
+		return result{}, fmt.Errorf("%s: %w", job, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(requestIDHeader, job)
 
-		// A fresh request each attempt: the last one consumed its body.
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-		if err != nil {
-			return completion{}, retry.Permanent(&jobError{job: job, err: err})
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set(requestIDHeader, job)
-		return fetch[completion](c, job, req)
-	})
+	// POST is not idempotent, so without a key the transport would retry
+	// it only after an answer that proves the server did nothing (a 429 or
+	// a 403 rate limit) or a failure to connect: a 500, a 503, a reset or
+	// a hung answer would end the job at its first attempt. The key, one
+	// per job and the same on every attempt, tells the server that a repeat
+	// is the same request, to be done once, and so lets the transport
+	// resend it.
+	req.Header.Set("Idempotency-Key", rand.Text())
+
+	v, res, err := fetch[completion](c, req)
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", job, err)
 	}
-
 	if len(v.Choices) == 0 {
 		return res, fmt.Errorf("%s: completion %s has no choices", job, v.ID)
 	}
@@ -123,60 +129,90 @@ func (c *client) complete(ctx context.Context, job, prompt string) (result, erro
 
 // repo fetches the repository named job from the repo endpoint.
 func (c *client) repo(ctx context.Context, job string) (result, error) {
-	var res result
-	url := c.base + "/repos/" + repoOwner + "/" + job
-	v, err := retry.DoValue(ctx, c.policy, func(ctx context.Context) (repository, error) {
-		res.attempts = retry.AttemptFrom(ctx)
+	req, err := http.NewRequestWithContext(withJob(ctx, job), http.MethodGet,
+		c.url+"/repos/"+repoOwner+"/"+job, nil)
+	if err != nil {
+		return result{}, fmt.Errorf("%s: %w", job, err)
+	}
+	req.Header.Set("Accept", "application/vnd.github+json")
 
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return repository{}, retry.Permanent(&jobError{job: job, err: err})
-		}
-		req.Header.Set("Accept", "application/vnd.github+json")
-		return fetch[repository](c, job, req)
-	})
+	v, res, err := fetch[repository](c, req)
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", job, err)
 	}
-
 	res.text = fmt.Sprintf("%s has %d stars", v.FullName, v.Stars)
 	return res, nil
 }
 
-// fetch sends req and decodes its JSON answer into a T. An answer of 400
-// or more becomes a *retry.StatusError, which carries the status and the
-// headers, so the policy can classify it and honour the delay it asks for.
-// Every error is a *jobError, which tells the retry hook whose it is.
-func fetch[T any](c *client, job string, req *http.Request) (T, error) {
+// fetch sends req, which the transport retries as the policy says, and
+// decodes the final answer into a T. An answer that is not a 2xx is the
+// one the transport gave up on, or a final one: an error either way.
+func fetch[T any](c *client, req *http.Request) (T, result, error) {
 	var v T
-	c.calls.Add(1)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return v, &jobError{job: job, err: err}
+		// The transport gave up without an answer (or never started): its
+		// *retry.Error, inside the client's *url.Error, counts the attempts.
+		var rerr *retry.Error
+		if errors.As(err, &rerr) {
+			return v, result{attempts: rerr.Attempts}, rerr
+		}
+		return v, result{}, err
 	}
 	defer resp.Body.Close()
 
-	if err := retry.NewStatusError(resp); err != nil {
-		// Drain a bounded amount so the connection can carry the retry.
+	res := result{attempts: retryhttp.Attempts(resp)}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		return v, &jobError{job: job, err: err}
+		// The transport's *retry.Error when it gave up on this answer,
+		// which says why; a *retry.StatusError for a final one.
+		if err := retryhttp.ResponseError(resp); err != nil {
+			return v, res, err
+		}
+		return v, res, fmt.Errorf("unexpected answer %s", resp.Status)
 	}
-
 	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-		return v, &jobError{job: job, err: fmt.Errorf("decode answer: %w", err)}
+		return v, res, fmt.Errorf("decode answer: %w", err)
 	}
-	return v, nil
+	return v, res, nil
 }
 
-// jobError is an attempt's error together with the job it belongs to. The
-// policy, and so its hooks, is shared by every job, and a retry.Event
-// carries the error but nothing of the call, so the error has to say whose
-// it is. Its message is the wrapped one: the caller adds the job's name
-// once, in front of the retry.Error.
-type jobError struct {
-	job string
-	err error
+// wire is the bottom of the client's stack: the retrying transport hands
+// it each attempt, and it sends it through base. It counts the requests
+// that go out, retries included.
+type wire struct {
+	base http.RoundTripper
+	sent atomic.Int64
 }
 
-func (e *jobError) Error() string { return e.err.Error() }
-func (e *jobError) Unwrap() error { return e.err }
+// RoundTrip sends req once.
+func (w *wire) RoundTrip(req *http.Request) (*http.Response, error) {
+	w.sent.Add(1)
+	return w.base.RoundTrip(req)
+}
+
+// CloseIdleConnections closes base's idle connections; the transport above
+// passes http.Client.CloseIdleConnections on to it.
+func (w *wire) CloseIdleConnections() {
+	if c, ok := w.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+// jobKey is the context key under which a request carries its job's name.
+type jobKey struct{}
+
+// withJob returns ctx carrying the name of job. The transport passes the
+// request's context to the policy, and the policy to its hooks, so the
+// retry log can tell whose retry it reports.
+func withJob(ctx context.Context, job string) context.Context {
+	return context.WithValue(ctx, jobKey{}, job)
+}
+
+// jobFrom returns the job of ctx, or "?" for none.
+func jobFrom(ctx context.Context) string {
+	if job, ok := ctx.Value(jobKey{}).(string); ok {
+		return job
+	}
+	return "?"
+}

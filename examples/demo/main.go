@@ -1,8 +1,10 @@
 // Command demo shows package retry getting real work done against a flaky
 // service. It starts a local API on 127.0.0.1 that behaves like a busy LLM
 // provider and a rate-limited code host, and runs a fixed set of jobs
-// against it from several workers that share one retry policy and one rate
-// limiter. The retry log is printed as it happens, then a summary.
+// against it from several workers. They share one http.Client whose
+// transport, a retryhttp.Transport, retries every request through one retry
+// policy and one rate limiter, so the job code sends a request and reads
+// the final answer. The retry log is printed as it happens, then a summary.
 //
 // The server's failures follow a seeded schedule, so every run meets the
 // same failures; only the waits vary a little, with the jitter and with
@@ -116,7 +118,7 @@ func run(ctx context.Context, out io.Writer, cfg config) (summary, error) {
 	// Close the client's kept-alive connections before the server, so no
 	// goroutine of either outlives run. The shutdown gets its own time, as
 	// ctx may be over.
-	c.http.CloseIdleConnections()
+	c.close()
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := srv.shutdown(stopCtx); err != nil {
@@ -125,8 +127,11 @@ func run(ctx context.Context, out io.Writer, cfg config) (summary, error) {
 
 	sum := rep.summary()
 	sum.done, sum.failed = len(jobs)-len(failures), len(failures)
-	sum.calls = c.calls.Load()
+	sum.calls = c.wire.sent.Load()
 	sum.answers = api.answers()
+	// A request cut off by ctx may go unanswered, so after a failed run
+	// this may count too few resends, never fewer than none.
+	sum.resent = max(0, total(sum.answers)-int(sum.calls))
 	sum.limiter = limiter.String()
 	sum.wall = time.Since(start)
 	sum.print(out)
@@ -135,6 +140,15 @@ func run(ctx context.Context, out io.Writer, cfg config) (summary, error) {
 			len(failures), len(jobs), errors.Join(failures...))
 	}
 	return sum, nil
+}
+
+// total returns the number of answers of every kind.
+func total(answers [numKinds]int) int {
+	n := 0
+	for _, a := range answers {
+		n += a
+	}
+	return n
 }
 
 // makeJobs lists the jobs of cfg, the chat and repo jobs interleaved so the

@@ -45,12 +45,18 @@ func TestRun(t *testing.T) {
 	assert.Equal(t, int64(sum.done+sum.retries), sum.calls,
 		"every call but each job's last is retried")
 	assert.Equal(t, sum.done, sum.answers[answerOK], "successful answers")
+
+	// The server saw every request the wire sent, and perhaps a resend by
+	// net/http of a POST whose reused connection was reset.
+	assert.Equal(t, int(sum.calls)+sum.resent, total(sum.answers), "server answers")
+	assert.LessOrEqual(t, sum.resent, sum.answers[chatReset], "resent after a reset")
 	for _, k := range append(chatFailures, repoFailures...) {
 		assert.Positive(t, sum.answers[k], "answers of kind %v", k)
 	}
 
 	// Each answer that asked for a delay led to a retry that honoured it:
-	// the server's headers reach ParseRetryAfter through the StatusError.
+	// the transport hands the answer's headers to the policy in a
+	// StatusError, and the policy reads the delay from them.
 	asked := 0
 	for _, k := range []kind{chatRetryAfterMs, chatRetryAfterSecs, chatResetRequests,
 		chatUnavailableDate, repoForbiddenLimit, repoTooManyLimit} {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"sync"
 	"syscall"
 	"time"
@@ -40,13 +39,9 @@ func (r *report) hooks() retry.Hooks {
 //	1.23s [chat-07 attempt 1/6] failed: http status 429 Too Many Requests;
 //	      retrying in 1.2s (server asked for 1.2s)
 //
-// on one line.
-func (r *report) retry(e retry.Event) {
-	job := "?"
-	var je *jobError
-	if errors.As(e.Err, &je) {
-		job = je.job
-	}
+// on one line. ctx is the context of the job's request.
+func (r *report) retry(ctx context.Context, e retry.Event) {
+	job := jobFrom(ctx)
 	line := fmt.Sprintf("[%s attempt %d/%d] failed: %s; retrying in %s",
 		job, e.Attempt, e.MaxAttempts, describe(e.Err), short(e.Delay))
 	if e.ServerDelay > 0 {
@@ -90,6 +85,7 @@ type summary struct {
 	serverAsked  int
 	waited       time.Duration
 	answers      [numKinds]int // the server's answers by kind
+	resent       int           // requests net/http sent again on its own
 	limiter      string
 	wall         time.Duration
 }
@@ -111,9 +107,18 @@ func (s summary) print(out io.Writer) {
 	p("  waiting          %s in all before retries; %d retries waited as the server asked\n",
 		short(s.waited), s.serverAsked)
 	p("  limiter          %s, shared by every worker\n", s.limiter)
-	p("  server answers\n")
+	p("  cool-down        one per job, as the server deals its failures per job\n")
+	p("  server answers   %d\n", total(s.answers))
 	for k := range numKinds {
 		p("    %4d  %v\n", s.answers[k], k)
+	}
+	if s.resent > 0 {
+		// net/http resends a replayable request (one with an
+		// Idempotency-Key counts) when a reused connection fails before any
+		// answer. That happens below the retrying transport, which sees one
+		// attempt.
+		p("  resent           %d by net/http itself after a reset on a reused "+
+			"connection,\n                   unseen by the policy\n", s.resent)
 	}
 	p("  wall time        %s\n", short(s.wall))
 
@@ -125,24 +130,22 @@ func (s summary) print(out io.Writer) {
 	p("outcome: ok, all %d jobs succeeded despite %d failed attempts\n", s.done, s.retries)
 }
 
-// describe returns err as the log shows it. A transport error loses the URL
-// and the addresses: they change with every run's random port and tell the
-// reader nothing.
+// describe returns an attempt's error as the log shows it. A transport
+// error loses the addresses: they change with every run's random port and
+// tell the reader nothing.
 func describe(err error) string {
-	var urlErr *url.Error
-	if !errors.As(err, &urlErr) {
-		return err.Error()
-	}
-
+	var status *retry.StatusError
 	switch {
-	case errors.Is(err, retry.ErrAttemptTimeout), errors.Is(err, context.DeadlineExceeded):
+	case errors.As(err, &status):
+		return status.Error()
+	case errors.Is(err, retry.ErrAttemptTimeout):
 		return "no answer within the attempt timeout"
 	case errors.Is(err, syscall.ECONNRESET):
 		return "connection reset by peer"
-	case errors.Is(err, io.EOF):
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "connection closed without an answer"
 	}
-	return urlErr.Err.Error()
+	return err.Error()
 }
 
 // short formats d as "1.2s" from a second up and as "250ms" below.

@@ -12,7 +12,8 @@ import (
 )
 
 // TestFail checks that each error answer reads back, through the library's
-// parser, as the delay the schedule asked for.
+// parser, as the delay the schedule asked for, and is one the default
+// classifier retries.
 func TestFail(t *testing.T) {
 	// A quarter past a whole second, so rounding up to the next one shows.
 	now := time.Date(2026, 3, 1, 12, 0, 0, 250_000_000, time.UTC)
@@ -51,6 +52,10 @@ func TestFail(t *testing.T) {
 			newAPI(nil, tt.giveScale).fail(rec, tt.give, now)
 
 			assert.Equal(t, tt.wantStatus, rec.Code)
+			// The client has no classifier of its own: the default one
+			// must retry every failure the server deals, 403 included.
+			status := &retry.StatusError{StatusCode: rec.Code, Header: rec.Header()}
+			assert.Equal(t, retry.Transient, retry.DefaultClassifier(status))
 			d, ok := retry.ParseRetryAfter(rec.Header(), now)
 			assert.Equal(t, tt.wantOK, ok)
 			assert.Equal(t, tt.wantDelay, d)
