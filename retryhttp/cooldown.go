@@ -68,7 +68,7 @@ type gate struct {
 // pause closes the gate until now+d, unless it is already closed longer,
 // and learns the host's rate from it. sent is when the request that was
 // answered went out.
-func (g *gate) pause(sent, now time.Time, d time.Duration) {
+func (g *gate) pause(sent, now time.Time, d time.Duration, learn bool) {
 	reset := now.Add(d)
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -76,7 +76,9 @@ func (g *gate) pause(sent, now time.Time, d time.Duration) {
 		g.until = reset
 		g.spread = min(d/2, maxReleaseSpread)
 	}
-	g.learn(sent, reset)
+	if learn {
+		g.learn(sent, reset)
+	}
 	if g.interval > 0 {
 		if end := reset.Add(g.hold); end.After(g.pacedTo) {
 			g.pacedTo = end
@@ -121,19 +123,31 @@ func (g *gate) pacing(t time.Time) bool {
 }
 
 // wait returns how long a caller arriving at now must wait: 0 when the
-// gate is open, else until the gate opens plus a random share of the
-// spread (none while paced: the slots spread the callers). u is a uniform
-// random number in [0, 1).
+// gate is open, else until the gate opens plus a random share u (in
+// [0, 1)) of the spread. While the host is paced there is no spread: the
+// slots spread the callers.
 func (g *gate) wait(now time.Time, u float64) time.Duration {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if !now.Before(g.until) {
+		// TODO: callers whose own wait for the server ends with the pause
+		// arrive here together and go at once; spreading them too would
+		// delay a lone caller's retry by up to half its wait.
 		return 0
 	}
 	if g.pacing(g.until) {
 		return g.until.Sub(now)
 	}
 	return g.until.Sub(now) + time.Duration(u*float64(g.spread))
+}
+
+// closedFor returns how long the gate stays closed after now, without the
+// release spread: a caller already past the limiter only waits out a pause
+// that began while it waited for its turn.
+func (g *gate) closedFor(now time.Time) time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return max(g.until.Sub(now), 0)
 }
 
 // slot reserves the next turn of a caller arriving at now, when the host
@@ -167,20 +181,36 @@ func (g *gate) observe(resp *http.Response, sent, now time.Time) {
 	if !holdBack {
 		return
 	}
+	// A server that states its quota (a remaining count) is followed to
+	// the letter; the rate is learned only from servers that do not say.
+	learn := !statesQuota(h)
 	if d, ok := retry.ParseRetryAfter(h, now); ok && d > 0 {
-		g.pause(sent, now, d)
+		g.pause(sent, now, d, learn)
 		return
 	}
 	if d, ok := structuredReset(h.Get("Ratelimit")); ok && d > 0 {
-		g.pause(sent, now, d)
+		g.pause(sent, now, d, learn)
 	}
 }
+
+// statesQuota reports whether an answer carries a remaining-count header,
+// from which proactive pacing knows when the quota is spent.
+func statesQuota(h http.Header) bool {
+	for _, key := range remainingHeaders {
+		if h.Get(key) != "" {
+			return true
+		}
+	}
+	return h.Get("Ratelimit") != ""
+}
+
+var remainingHeaders = [...]string{"X-Ratelimit-Remaining", "Ratelimit-Remaining",
+	"X-Ratelimit-Remaining-Requests"}
 
 // quotaSpent reports whether the answer says, in so many words, that no
 // requests remain in the current window.
 func quotaSpent(h http.Header) bool {
-	for _, key := range [...]string{"X-Ratelimit-Remaining", "Ratelimit-Remaining",
-		"X-Ratelimit-Remaining-Requests"} {
+	for _, key := range remainingHeaders {
 		if strings.TrimSpace(h.Get(key)) == "0" {
 			return true
 		}
@@ -224,4 +254,27 @@ func uniform(src rand.Source) float64 {
 		return rand.Float64()
 	}
 	return float64(src.Uint64()>>11) / (1 << 53)
+}
+
+// gateLimiter puts a host's gate in front of the policy's own Limiter, so
+// that the executor waits for the gate as for any limiter: bounded by the
+// context's deadline and the policy's time limits, and reported to the
+// OnLimiterWait hook. When the gate holds the caller back, the policy's
+// limiter is asked only after the gate opens (by the attempt itself, see
+// roundTrip.waitTurn), so that callers released together still keep its
+// spacing: x/time/rate cannot reserve slots out of time order.
+type gateLimiter struct {
+	rt *roundTrip
+}
+
+func (l gateLimiter) Reserve(now time.Time) (time.Duration, func(time.Time), error) {
+	rt := l.rt
+	d := rt.gate.wait(now, uniform(rt.t.policy.Rand))
+	d += rt.gate.slot(now.Add(d))
+	next := rt.t.policy.Limiter
+	if d > 0 || next == nil {
+		rt.slotOwed = d > 0 && next != nil
+		return d, nil, nil
+	}
+	return next.Reserve(now)
 }

@@ -65,15 +65,15 @@ func TestGateObserve(t *testing.T) {
 func TestGateReleaseSpread(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var g gate
-	g.pause(now, now, 10*time.Second)
+	g.pause(now, now, 10*time.Second, true)
 	assert.Equal(t, 10*time.Second, g.wait(now, 0))
 	assert.Equal(t, 10*time.Second+maxReleaseSpread/2, g.wait(now, 0.5))
-	g.pause(now, now, 2*time.Second) // shorter: the longer pause stands
+	g.pause(now, now, 2*time.Second, true) // shorter: the longer pause stands
 	assert.Equal(t, 10*time.Second, g.wait(now, 0))
 	assert.Zero(t, g.wait(now.Add(10*time.Second), 0.9), "open once the time has come")
 
 	var short gate
-	short.pause(now, now, 100*time.Millisecond)
+	short.pause(now, now, 100*time.Millisecond, true)
 	assert.Equal(t, 125*time.Millisecond, short.wait(now, 0.5), "spread is half the pause")
 }
 
@@ -81,7 +81,7 @@ func TestGatePacesAtLearnedRate(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
 	var g gate
-	g.pause(t0, t0, time.Second) // the first 429: the window resets at 1s
+	g.pause(t0, t0, time.Second, true) // the first 429: the window resets at 1s
 	assert.Zero(t, g.slot(at(time.Second)), "no rate learned yet")
 
 	g.admit(at(500 * time.Millisecond)) // sent before the reset: not counted
@@ -89,11 +89,12 @@ func TestGatePacesAtLearnedRate(t *testing.T) {
 		g.admit(at(time.Second + time.Duration(i)*time.Millisecond))
 	}
 	// A request sent before the reset is turned away late: it teaches nothing.
-	g.pause(at(900*time.Millisecond), at(1100*time.Millisecond), 900*time.Millisecond)
+	g.pause(at(900*time.Millisecond), at(1100*time.Millisecond), 900*time.Millisecond, true)
 	assert.Zero(t, g.slot(at(2*time.Second)), "no rate learned yet")
 
 	// The window of 1s admitted 100: one request every 10ms, paced 5% faster.
-	g.pause(at(1200*time.Millisecond), at(1200*time.Millisecond), 800*time.Millisecond)
+	g.pause(at(1200*time.Millisecond), at(1200*time.Millisecond), 800*time.Millisecond,
+		true)
 	learned := 10 * time.Millisecond
 	step := time.Duration(float64(learned) / paceSpeedUp)
 	now := at(1500 * time.Millisecond)

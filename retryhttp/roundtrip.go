@@ -25,6 +25,10 @@ type roundTrip struct {
 	// already read into memory.
 	last       *http.Response
 	lastCancel context.CancelCauseFunc
+
+	// slotOwed says the gate held this caller back, so the policy's own
+	// limiter has yet to give it a slot (see gateLimiter).
+	slotOwed bool
 }
 
 // attempt is the function the policy retries: wait out the host's
@@ -32,6 +36,9 @@ type roundTrip struct {
 func (rt *roundTrip) attempt(ctx context.Context) (*http.Response, error) {
 	rt.dropLast()
 	if err := rt.waitGate(ctx); err != nil {
+		return nil, err
+	}
+	if err := rt.waitSlot(ctx); err != nil {
 		return nil, err
 	}
 
@@ -115,35 +122,69 @@ func (rt *roundTrip) classify(err error) retry.Class {
 	return retry.DefaultClassifier(err)
 }
 
-// waitGate waits until the host's cool-down is over and, while the host is
-// paced, for the caller's slot, on the policy's clock. It waits again if the
-// cool-down was extended meanwhile, and then takes a new slot.
+// waitGate waits out a cool-down that began while this caller waited for
+// its turn (the policy's limiter, which holds the gate, let it through
+// before another caller's 429 closed the gate again), on the policy's clock.
 func (rt *roundTrip) waitGate(ctx context.Context) error {
 	clock := rt.clock()
-	reserved := false
 	for {
 		now := clock.Now()
-		d := rt.gate.wait(now, uniform(rt.t.policy.Rand))
-		if d > 0 {
-			reserved = false // a slot taken before the gate closed again is void
-		} else if !reserved {
-			d, reserved = rt.gate.slot(now), true
-		}
+		d := rt.gate.closedFor(now)
 		if d <= 0 {
 			return nil
 		}
 		if deadline, ok := ctx.Deadline(); ok && now.Add(d).After(deadline) {
-			return retry.Permanent(fmt.Errorf("retryhttp: %s asked its callers to wait %v, "+
+			return retry.Permanent(fmt.Errorf("retryhttp: %s is cooling down for %v more, "+
 				"past the context deadline: %w", rt.t.key(rt.req), d, context.DeadlineExceeded))
 		}
 
-		timer := clock.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return ctx.Err()
-		case <-timer.C():
+		if err := rt.sleep(ctx, d, nil); err != nil {
+			return err
 		}
+	}
+}
+
+// waitSlot takes the slot of the policy's limiter that a caller held back
+// by the gate still owes, now that the gate is open.
+func (rt *roundTrip) waitSlot(ctx context.Context) error {
+	if !rt.slotOwed {
+		return nil
+	}
+	rt.slotOwed = false
+	clock := rt.clock()
+	now := clock.Now()
+	d, cancel, err := rt.t.policy.Limiter.Reserve(now)
+	if err != nil {
+		return retry.Permanent(fmt.Errorf("retryhttp: %w: %w", retry.ErrLimiter, err))
+	}
+	if d <= 0 {
+		return nil
+	}
+	if deadline, ok := ctx.Deadline(); ok && now.Add(d).After(deadline) {
+		if cancel != nil {
+			cancel(now)
+		}
+		return retry.Permanent(fmt.Errorf("retryhttp: the limiter's next slot is %v away, "+
+			"past the context deadline: %w", d, context.DeadlineExceeded))
+	}
+	return rt.sleep(ctx, d, cancel)
+}
+
+// sleep waits d on the policy's clock, or until ctx ends; cancel, when not
+// nil, gives a limiter slot back if ctx ends first.
+func (rt *roundTrip) sleep(ctx context.Context, d time.Duration,
+	cancel func(time.Time)) error {
+	clock := rt.clock()
+	timer := clock.NewTimer(d)
+	select {
+	case <-ctx.Done():
+		timer.Stop()
+		if cancel != nil {
+			cancel(clock.Now())
+		}
+		return ctx.Err()
+	case <-timer.C():
+		return nil
 	}
 }
 

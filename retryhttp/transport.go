@@ -131,6 +131,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		replaySafe: safeToReplay(req, t.nonIdempotent), info: &info{}}
 	p := t.policy
 	p.Classifier = rt.classify
+	p.Limiter = gateLimiter{rt: rt}
 	ctx := context.WithValue(req.Context(), infoKey{}, rt.info)
 	resp, err := retry.DoValue(ctx, &p, rt.attempt)
 	return rt.finish(ctx, resp, err)

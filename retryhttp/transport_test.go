@@ -651,3 +651,95 @@ type idleCounter struct {
 }
 
 func (c *idleCounter) CloseIdleConnections() { c.closed++ }
+
+func TestCoolDownWaitRespectsTimeLimit(t *testing.T) {
+	s := &script{handlers: []http.HandlerFunc{status(429, "Retry-After", "3"), status(200)}}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	base := &http.Transport{}
+	defer base.CloseIdleConnections()
+	clk := retrytest.NewClock()
+	p := &retry.Policy{Clock: clk, AttemptTimeout: retry.Unlimited, MaxAttempts: 1,
+		TimeLimit: 500 * time.Millisecond}
+	client := &http.Client{Transport: retryhttp.NewTransport(base, p)}
+
+	resp, err := client.Get(srv.URL) // the 429 closes the gate for 3s
+	require.NoError(t, err)
+	readAll(t, resp)
+	_, err = client.Get(srv.URL) // would wait 3s: past its 500ms limit
+	assert.ErrorIs(t, err, retry.ErrTimeLimit)
+	assert.Equal(t, retrytest.Epoch, clk.Now(), "refused without waiting")
+	assert.Equal(t, 1, s.requests())
+}
+
+func TestLimiterSpacingHoldsAfterCoolDown(t *testing.T) {
+	clk := retrytest.NewClock()
+	arrived := make(chan time.Time, 10)
+	var calls atomic.Int32
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- clk.Now()
+		if calls.Add(1) == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(429)
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	base := &http.Transport{}
+	defer base.CloseIdleConnections()
+	lim, err := retry.NewRateLimiter(100*time.Millisecond, 1)
+	require.NoError(t, err)
+	p := &retry.Policy{Clock: clk, AttemptTimeout: retry.Unlimited, MaxAttempts: 1,
+		Limiter: lim}
+	client := &http.Client{Transport: retryhttp.NewTransport(base, p)}
+
+	resp, err := client.Get(srv.URL) // a 429 that closes the gate for 1s
+	require.NoError(t, err)
+	readAll(t, resp)
+	<-arrived
+
+	// Four callers arrive during the pause; each waits for the gate and then
+	// for its own limiter slot.
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			resp, err := client.Get(srv.URL)
+			if assert.NoError(t, err) {
+				readAll(t, resp)
+			}
+		})
+	}
+	require.NoError(t, clk.BlockUntil(context.Background(), 4))
+	var at []time.Time
+	for len(at) < 4 {
+		// Fire the next timer; then either a request arrives or its caller
+		// makes a new timer (the limiter's slot), and only then move on, so
+		// no time passes while a request is on its way.
+		n := clk.Pending()
+		clk.AdvanceToNext()
+		ctx, cancel := context.WithCancel(context.Background())
+		timerMade := make(chan struct{})
+		go func() {
+			if clk.BlockUntil(ctx, n) == nil {
+				close(timerMade)
+			}
+		}()
+		select {
+		case a := <-arrived:
+			at = append(at, a)
+		case <-timerMade:
+		}
+		cancel()
+	}
+	wg.Wait()
+
+	assert.False(t, at[0].Before(retrytest.Epoch.Add(time.Second)), "not before the pause ends")
+	for i := 1; i < len(at); i++ {
+		// x/time/rate computes in float64 seconds, which can land a
+		// nanosecond short of the interval.
+		assert.GreaterOrEqual(t, at[i].Sub(at[i-1]), 100*time.Millisecond-time.Microsecond,
+			"request %d came too soon after the one before", i)
+	}
+}
