@@ -40,11 +40,20 @@ const (
 	adaptiveSteps    = 50
 )
 
+// adaptiveHold is how long after a decrease further throttles are taken as
+// news of the same overload: the time of a few calls at the old rate, and
+// at least 100ms.
+func adaptiveHold(perSecond float64) time.Duration {
+	return max(100*time.Millisecond, time.Duration(4*float64(time.Second)/perSecond))
+}
+
 // AdaptiveLimiter is a RateLimiter whose rate follows the server: it halves
 // when a server throttles without saying for how long, and climbs back
 // gradually as calls succeed, within bounds the user sets (multiplicative
 // decrease, additive increase, as TCP and the AWS SDK's adaptive mode do).
 // When the server does say how long, its word wins and the rate stays.
+// Throttles that arrive together (within the time of a few calls at the
+// current rate) halve the rate once.
 //
 // It is safe for concurrent use. Make one with NewAdaptiveLimiter.
 type AdaptiveLimiter struct {
@@ -53,6 +62,7 @@ type AdaptiveLimiter struct {
 	burst     int
 	mu        sync.Mutex
 	perSecond float64
+	cutAt     time.Time // the last decrease
 }
 
 // NewAdaptiveLimiter returns a limiter that starts at maxPerSecond calls a
@@ -94,6 +104,12 @@ func (a *AdaptiveLimiter) Observe(now time.Time, o Outcome) {
 	next := a.perSecond
 	switch o {
 	case Throttled:
+		if now.Sub(a.cutAt) < adaptiveHold(a.perSecond) {
+			// Throttles that were in flight together tell of one overload,
+			// not several: halving for each would collapse the rate.
+			return
+		}
+		a.cutAt = now
 		next = max(a.perSecond*adaptiveDecrease, a.min)
 	case Succeeded:
 		next = min(a.perSecond+(a.max-a.min)/adaptiveSteps, a.max)

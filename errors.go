@@ -48,6 +48,12 @@ var (
 	// reason also matches ErrOverloaded so that enclosing loops stop too.
 	ErrRetryBudget = errors.New("retry budget spent")
 
+	// ErrUnsafeRetry marks an error after which repeating the operation could
+	// do it twice: a request that is not idempotent and may have reached the
+	// server. Wrap it into such an error (retryhttp does); every loop that
+	// meets it stops with ErrNotRetryable, the enclosing ones too.
+	ErrUnsafeRetry = errors.New("not safe to retry")
+
 	// ErrInvalidPolicy is matched by the error Validate returns.
 	ErrInvalidPolicy = errors.New("retry: invalid policy")
 )

@@ -188,15 +188,18 @@ func TestAdaptiveLimiter(t *testing.T) {
 				Header: map[string][]string{"Retry-After": {"1"}}}
 		}
 
-		_ = p.Do(t.Context(), throttled) // two throttles: 100 → 50 → 25
-		assert.Equal(t, 25.0, lim.Rate())
+		// Two throttles 20ms apart tell of one overload: 100 → 50, once.
+		_ = p.Do(t.Context(), throttled)
+		assert.Equal(t, 50.0, lim.Rate())
+		time.Sleep(time.Second)
 		_ = p.Do(t.Context(), told) // the server said how long: rate stays
-		assert.Equal(t, 25.0, lim.Rate())
+		assert.Equal(t, 50.0, lim.Rate())
 		for range 10 {
 			require.NoError(t, p.Do(t.Context(), func(context.Context) error { return nil }))
 		}
-		assert.InDelta(t, 25+10*99.0/50, lim.Rate(), 1e-9, "climbs back by steps")
+		assert.InDelta(t, 50+10*99.0/50, lim.Rate(), 1e-9, "climbs back by steps")
 		for range 10 {
+			time.Sleep(5 * time.Second) // separate overloads: each halves
 			_ = p.Do(t.Context(), throttled)
 		}
 		assert.Equal(t, 1.0, lim.Rate(), "never below the floor")

@@ -214,13 +214,16 @@ func (c *call) afterFailure(ctx context.Context, err error, timedOut bool) error
 
 // classify returns why err deserves another attempt, or the reason to
 // stop, and the delay a server asked for (asked is false when it asked for
-// none). The order: the overload signal, a mark made by the function, a
+// none). The order: the overload and unsafe signals, a mark made by the function, a
 // timeout, an inner loop's give-up (a server delay too long for it is
 // retried here, after the delay), the classifiers.
 func (c *call) classify(err error, timedOut bool, now time.Time) (
 	why string, serverDelay time.Duration, asked bool, stop error) {
 	if errors.Is(err, ErrOverloaded) {
 		return "", 0, false, ErrOverloaded
+	}
+	if errors.Is(err, ErrUnsafeRetry) {
+		return "", 0, false, ErrNotRetryable
 	}
 	if m := findMark(err); m != nil {
 		if m.class == Final {

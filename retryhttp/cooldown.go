@@ -25,14 +25,14 @@ const (
 	minPaceHold = time.Second
 )
 
-// coolDowns holds one gate per key (host, by default). Gates are few (one
-// per service called) and are never removed.
+// coolDowns holds one gate per key (host, by default).
 type coolDowns struct {
-	mu    sync.Mutex
-	gates map[string]*gate
+	mu        sync.Mutex
+	gates     map[string]*gate
+	nextSweep int
 }
 
-func (c *coolDowns) gate(key string) *gate {
+func (c *coolDowns) gate(key string, now time.Time) *gate {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	g, ok := c.gates[key]
@@ -40,10 +40,37 @@ func (c *coolDowns) gate(key string) *gate {
 		if c.gates == nil {
 			c.gates = make(map[string]*gate)
 		}
+		if len(c.gates) >= c.nextSweep {
+			c.sweep(now)
+		}
 		g = &gate{}
 		c.gates[key] = g
 	}
 	return g
+}
+
+// sweep forgets the gates that hold nothing back any more, so that a
+// transport that calls many hosts (a crawler, a webhook sender) does not
+// keep one gate for each forever. It runs when the map has doubled since
+// the last sweep, which keeps its cost per new host constant.
+func (c *coolDowns) sweep(now time.Time) {
+	for key, g := range c.gates {
+		if g.idle(now) {
+			delete(c.gates, key)
+		}
+	}
+	c.nextSweep = max(2*len(c.gates), minSweep)
+}
+
+// minSweep is the number of gates below which none is forgotten.
+const minSweep = 64
+
+// idle reports whether the gate neither holds callers back nor paces them,
+// so that a new gate would behave the same.
+func (g *gate) idle(now time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return !now.Before(g.until) && !g.pacing(now) && g.anchor.IsZero()
 }
 
 // gate pauses every caller of one host until the time the host asked for,
@@ -270,6 +297,13 @@ type gateLimiter struct {
 func (l gateLimiter) Reserve(now time.Time) (time.Duration, func(time.Time), error) {
 	rt := l.rt
 	d := rt.gate.wait(now, uniform(rt.t.policy.Rand))
+	if d > rt.t.maxServerDelay {
+		// Longer than the policy lets a server hold it: send the request,
+		// so that its answer ends the call with retry.ErrServerDelay and
+		// the delay, for the caller to schedule the work later, rather
+		// than hold every call to the host that long.
+		return 0, nil, nil
+	}
 	d += rt.gate.slot(now.Add(d))
 	next := rt.t.policy.Limiter
 	if d > 0 || next == nil {

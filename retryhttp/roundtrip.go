@@ -34,7 +34,6 @@ type roundTrip struct {
 // attempt is the function the policy retries: wait out the host's
 // cool-down, then send the request once under the attempt timeout.
 func (rt *roundTrip) attempt(ctx context.Context) (*http.Response, error) {
-	rt.dropLast()
 	if err := rt.waitGate(ctx); err != nil {
 		return nil, err
 	}
@@ -42,12 +41,16 @@ func (rt *roundTrip) attempt(ctx context.Context) (*http.Response, error) {
 		return nil, err
 	}
 
+	// The body comes first: if it cannot be had again, the last answer is
+	// still there to be returned as it came.
 	n := retry.AttemptFrom(ctx)
-	rt.info.attempts = n
 	body, err := rt.body.forAttempt(n)
 	if err != nil {
-		return nil, retry.Permanent(fmt.Errorf("retryhttp: copying the body again: %w", err))
+		return nil, retry.Permanent(fmt.Errorf("%w: GetBody failed: %w",
+			ErrBodyNotReplayable, err))
 	}
+	rt.dropLast()
+	rt.info.attempts = n
 
 	actx, cancel := context.WithCancelCause(ctx)
 	var timer retry.Timer
@@ -61,6 +64,7 @@ func (rt *roundTrip) attempt(ctx context.Context) (*http.Response, error) {
 	if timer != nil {
 		timer.Stop()
 	}
+	resp, err = checkResponse(resp, err)
 
 	if err != nil {
 		timedOut := context.Cause(actx) == retry.ErrAttemptTimeout
@@ -82,8 +86,52 @@ func (rt *roundTrip) failure(ctx context.Context, err error, timedOut bool) erro
 		return retry.Permanent(fmt.Errorf("%w: it is over %d bytes and has no GetBody: %w",
 			ErrBodyNotReplayable, rt.t.maxBody, err))
 	}
+	if rt.unsafe(err) {
+		return fmt.Errorf("%s: %w: %w", rt.unsafeWhy(), retry.ErrUnsafeRetry, err)
+	}
 	return err
 }
+
+// unsafe reports whether err is a failure the policy would retry for an
+// idempotent request, but that this request may not repeat: it is not
+// idempotent, and the failure does not prove the server ignored it.
+func (rt *roundTrip) unsafe(err error) bool {
+	if rt.replaySafe || notActedOn(err) {
+		return false
+	}
+	if c := rt.t.policy.Classifier; c != nil {
+		if class := c(err); class != retry.Unknown {
+			return class == retry.Transient
+		}
+	}
+	return retry.DefaultClassifier(err) == retry.Transient
+}
+
+func (rt *roundTrip) unsafeWhy() string {
+	return fmt.Sprintf("retryhttp: %s %s is not retried: it may have reached the server "+
+		"(an Idempotency-Key header would allow retries)", rt.req.Method, rt.req.URL.Redacted())
+}
+
+// checkResponse makes a base transport's odd answers regular, as
+// http.Client does: a nil body becomes empty, and an answer that comes with
+// an error, or neither, is an error.
+func checkResponse(resp *http.Response, err error) (*http.Response, error) {
+	switch {
+	case err != nil:
+		if resp != nil && resp.Body != nil {
+			resp.Body.Close()
+		}
+		return nil, err
+	case resp == nil:
+		return nil, errNilResponse
+	case resp.Body == nil:
+		resp.Body = http.NoBody
+	}
+	return resp, nil
+}
+
+var errNilResponse = errors.New("retryhttp: the base RoundTripper returned neither " +
+	"a response nor an error")
 
 // answer handles a response: a status the policy retries becomes an error
 // (the answer is kept in case it is the last); anything else is returned.
@@ -92,6 +140,9 @@ func (rt *roundTrip) answer(resp *http.Response, sent time.Time,
 	rt.gate.observe(resp, sent, rt.clock().Now())
 
 	status := &retry.StatusError{StatusCode: resp.StatusCode, Header: resp.Header}
+	if rt.unsafe(status) {
+		rt.info.unsafe = rt.unsafeWhy()
+	}
 	if resp.StatusCode < 400 || !rt.body.replayable || rt.classify(status) != retry.Transient {
 		if _, upgraded := resp.Body.(io.Writer); !upgraded {
 			resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
@@ -100,14 +151,25 @@ func (rt *roundTrip) answer(resp *http.Response, sent time.Time,
 	}
 
 	// Keep the answer readable in case no attempt follows; a small body is
-	// read now so its connection goes back to the pool during the wait.
+	// read now so its connection goes back to the pool during the wait. A
+	// body that stalls is cut off, on real time: this bounds a network read
+	// and is no part of the schedule.
 	rt.last, rt.lastCancel = resp, cancel
-	if bufferBody(resp) {
+	stall := time.AfterFunc(drainTimeout, func() { cancel(errSlowBody) })
+	buffered := bufferBody(resp)
+	stall.Stop()
+	if buffered {
 		cancel(nil)
 		rt.lastCancel = nil
 	}
 	return nil, status
 }
+
+// drainTimeout bounds the reading of an answer that is about to be retried.
+const drainTimeout = 2 * time.Second
+
+var errSlowBody = errors.New("retryhttp: the body of an answer to be retried " +
+	"took too long to read")
 
 // classify applies the idempotency rule before the policy's classifiers.
 func (rt *roundTrip) classify(err error) retry.Class {
@@ -130,8 +192,8 @@ func (rt *roundTrip) waitGate(ctx context.Context) error {
 	for {
 		now := clock.Now()
 		d := rt.gate.closedFor(now)
-		if d <= 0 {
-			return nil
+		if d <= 0 || d > rt.t.maxServerDelay {
+			return nil // see gateLimiter.Reserve for the long pause
 		}
 		if deadline, ok := ctx.Deadline(); ok && now.Add(d).After(deadline) {
 			return retry.Permanent(fmt.Errorf("retryhttp: %s is cooling down for %v more, "+
@@ -211,9 +273,13 @@ func (rt *roundTrip) dropLast() {
 	if rt.last == nil {
 		return
 	}
-	discard(rt.last)
 	if rt.lastCancel != nil {
+		// A body too large to buffer is not worth draining: end the
+		// attempt, which closes its connection, and close the body.
 		rt.lastCancel(nil)
+		rt.last.Body.Close()
+	} else {
+		discard(rt.last)
 	}
 	rt.last, rt.lastCancel = nil, nil
 }

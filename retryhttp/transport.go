@@ -25,6 +25,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"time"
 
@@ -46,6 +47,7 @@ type Transport struct {
 	base           http.RoundTripper
 	policy         retry.Policy // with AttemptTimeout off: attempts are timed here
 	attemptTimeout time.Duration
+	maxServerDelay time.Duration
 	maxBody        int64
 	nonIdempotent  bool
 	key            func(*http.Request) string
@@ -109,6 +111,14 @@ func NewTransport(base http.RoundTripper, p *retry.Policy, opts ...Option) *Tran
 		t.attemptTimeout = d
 	}
 	t.policy.AttemptTimeout = retry.Unlimited
+	switch d := t.policy.MaxServerDelay; {
+	case d == 0:
+		t.maxServerDelay = retry.DefaultMaxServerDelay
+	case d > 0:
+		t.maxServerDelay = d
+	default:
+		t.maxServerDelay = math.MaxInt64
+	}
 	for _, opt := range opts {
 		opt(t)
 	}
@@ -127,7 +137,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 
-	rt := &roundTrip{t: t, req: req, body: body, gate: t.coolDowns.gate(t.key(req)),
+	rt := &roundTrip{t: t, req: req, body: body, gate: t.coolDowns.gate(t.key(req), t.clock().Now()),
 		replaySafe: safeToReplay(req, t.nonIdempotent), info: &info{}}
 	p := t.policy
 	p.Classifier = rt.classify
@@ -135,6 +145,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := context.WithValue(req.Context(), infoKey{}, rt.info)
 	resp, err := retry.DoValue(ctx, &p, rt.attempt)
 	return rt.finish(ctx, resp, err)
+}
+
+func (t *Transport) clock() retry.Clock {
+	if t.policy.Clock != nil {
+		return t.policy.Clock
+	}
+	return retry.RealClock{}
 }
 
 func closeRequestBody(req *http.Request) {
@@ -149,6 +166,7 @@ type infoKey struct{}
 type info struct {
 	attempts int
 	gaveUp   *retry.Error // why the transport stopped, when it returned a status
+	unsafe   string       // why the answer's status was not retried, if unsafe
 }
 
 func infoOf(resp *http.Response) *info {
@@ -172,8 +190,10 @@ func Attempts(resp *http.Response) int {
 // resp: nil below status 400; the *retry.Error of the transport when it
 // gave up on this answer (attempts spent, time limit, retry budget, ...), so
 // that the enclosing loop knows the request was already retried and does
-// not retry it again (see retry.Policy.RetryInnerGiveUps); else a
-// *retry.StatusError. It does not read or close the body.
+// not retry it again (see retry.Policy.RetryInnerGiveUps); an error matching
+// retry.ErrUnsafeRetry when the request was not idempotent and the status
+// would otherwise be retried, so that no enclosing loop sends it twice;
+// else a *retry.StatusError. It does not read or close the body.
 //
 //	resp, err := client.Do(req)
 //	if err != nil {
@@ -187,8 +207,13 @@ func ResponseError(resp *http.Response) error {
 	if resp == nil || resp.StatusCode < 400 {
 		return nil
 	}
-	if in := infoOf(resp); in != nil && in.gaveUp != nil {
+	in := infoOf(resp)
+	switch {
+	case in != nil && in.gaveUp != nil:
 		return in.gaveUp
+	case in != nil && in.unsafe != "":
+		return fmt.Errorf("%s: %w: %w", in.unsafe, retry.ErrUnsafeRetry,
+			retry.NewStatusError(resp))
 	}
 	return retry.NewStatusError(resp)
 }
