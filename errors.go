@@ -257,3 +257,36 @@ func findMark(err error) *mark {
 	walk(err)
 	return first
 }
+
+// asType finds the first error of type T in err's tree, as errors.As does,
+// without the allocation that errors.As costs for a target on the stack.
+// It steps through the unmarked wrapper of an inner loop's last error, and
+// falls back on errors.As for a node with an As method of its own.
+func asType[T error](err error) (T, bool) {
+	var zero T
+	for err != nil {
+		if t, ok := err.(T); ok {
+			return t, true
+		}
+		switch e := err.(type) {
+		case unmarked:
+			err = e.err
+		case interface{ Unwrap() error }:
+			err = e.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, inner := range e.Unwrap() {
+				if t, ok := asType[T](inner); ok {
+					return t, true
+				}
+			}
+			return zero, false
+		case interface{ As(any) bool }:
+			var t T
+			ok := errors.As(err, &t)
+			return t, ok
+		default:
+			return zero, false
+		}
+	}
+	return zero, false
+}

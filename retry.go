@@ -130,7 +130,7 @@ func (c *call) beforeAttempt(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return c.giveUpContext(ctx)
 	}
-	if c.attempts > 0 && c.pastTimeLimit(c.clock.Now()) {
+	if c.attempts > 0 && c.bounded() && c.pastTimeLimit(c.clock.Now()) {
 		return c.giveUp(ErrTimeLimit, nil)
 	}
 	if c.p == nil || c.p.Limiter == nil {
@@ -240,8 +240,7 @@ func (c *call) classify(err error, timedOut bool, now time.Time) (
 	if timedOut {
 		return "attempt timeout", serverDelay, asked, nil
 	}
-	var inner *Error
-	if errors.As(err, &inner) && inner.Reason == ErrServerDelay {
+	if inner, ok := asType[*Error](err); ok && inner != nil && inner.Reason == ErrServerDelay {
 		// The inner loop could not wait as long as the server asked; this
 		// loop may, within its own MaxServerDelay.
 		return "server delay", serverDelay, asked, nil
@@ -269,15 +268,14 @@ func (c *call) classify(err error, timedOut bool, now time.Time) (
 // askedDelay is the delay a server asked for, as an inner loop's *Error
 // reports it or as the headers of a *StatusError in err say.
 func (c *call) askedDelay(err error, now time.Time) (time.Duration, bool) {
-	var inner *Error
-	if errors.As(err, &inner) && inner.ServerDelay > 0 {
+	if inner, ok := asType[*Error](err); ok && inner != nil && inner.ServerDelay > 0 {
 		// An inner loop already read the server's answer (and may have
 		// given up because it could not wait that long).
 		return inner.ServerDelay, true
 	}
 
-	var status *StatusError
-	if !errors.As(err, &status) || status == nil || status.Header == nil {
+	status, ok := asType[*StatusError](err)
+	if !ok || status == nil || status.Header == nil {
 		return 0, false
 	}
 	return ParseRetryAfter(status.Header, now)
@@ -322,6 +320,13 @@ func (c *call) checkWait(ctx context.Context, now time.Time, d time.Duration) er
 		return c.giveUp(ErrTimeLimit, nil)
 	}
 	return nil
+}
+
+// bounded reports whether any time limit binds this loop, so that the clock
+// need not be read to find out.
+func (c *call) bounded() bool {
+	return (c.outer != nil && !c.outer.limit.IsZero()) ||
+		(c.p != nil && (c.p.TimeLimit > 0 || c.p.FailureTimeLimit > 0))
 }
 
 // pastTimeLimit reports whether t lies after TimeLimit, FailureTimeLimit or
