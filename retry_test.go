@@ -38,22 +38,10 @@ func flaky(n int, err error) (func(context.Context) error, *[]int) {
 	}, &seen
 }
 
-// drive runs do on its own goroutine and moves clk to each timer it waits
-// on, until do returns. It needs a policy without AttemptTimeout, whose
-// timer would otherwise be fired as if it were a wait.
+// drive runs do while the fake clock skips every wait it makes.
 func drive(t *testing.T, clk *retrytest.Clock, do func() error) error {
 	t.Helper()
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		err := do()
-		stop()
-		done <- err
-	}()
-	for clk.BlockUntil(ctx, 1) == nil {
-		clk.AdvanceToNext()
-	}
-	return <-done
+	return clk.Run(do)
 }
 
 // testPolicy is the default schedule without jitter on a fake clock.

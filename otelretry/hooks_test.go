@@ -147,17 +147,7 @@ func (r *rig) events() map[string][]event {
 // timer would be fired as if it were a wait.
 func drive(t *testing.T, clk *retrytest.Clock, do func() error) error {
 	t.Helper()
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		err := do()
-		stop()
-		done <- err
-	}()
-	for clk.BlockUntil(ctx, 1) == nil {
-		clk.AdvanceToNext()
-	}
-	return <-done
+	return clk.Run(do)
 }
 
 // testPolicy is three attempts with waits of 1s and 2s, on clk.

@@ -302,3 +302,24 @@ func (h *timerHeap) Pop() any {
 	*h = old[:len(old)-1]
 	return t
 }
+
+// Run calls fn on a goroutine of its own and, until fn returns, moves the
+// clock to each timer as soon as one is pending, so that a retry schedule
+// runs in no real time; it returns fn's error. Clock.Waits then tells the
+// schedule. Every pending timer is fired, so code under test must not keep
+// a timer pending while it works (a policy's AttemptTimeout, say: turn it
+// off with retry.Unlimited), or Run fires that one too.
+func (c *Clock) Run(fn func() error) error {
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		err := fn()
+		stop()
+		done <- err
+	}()
+
+	for c.BlockUntil(ctx, 1) == nil {
+		c.AdvanceToNext()
+	}
+	return <-done
+}

@@ -655,3 +655,19 @@ func TestManyTimersFireInOrderAfterStops(t *testing.T) {
 		}
 	}
 }
+
+func TestRunSkipsEveryWait(t *testing.T) {
+	clk := retrytest.NewClock()
+	err := clk.Run(func() error {
+		for _, d := range []time.Duration{time.Second, time.Minute, time.Hour} {
+			<-clk.NewTimer(d).C()
+		}
+		return errors.New("done waiting")
+	})
+	if err == nil || err.Error() != "done waiting" {
+		t.Fatalf("Run returned %v, want fn's error", err)
+	}
+	if got, want := clk.Now().Sub(retrytest.Epoch), time.Hour+time.Minute+time.Second; got != want {
+		t.Fatalf("the clock moved %v, want %v", got, want)
+	}
+}
