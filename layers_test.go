@@ -48,7 +48,9 @@ func TestNestedLoopsSeeDepthAndAttempt(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var seen []string
 		var depths []int
-		hooks := retry.Hooks{OnRetry: func(_ context.Context, e retry.Event) { depths = append(depths, e.Depth) }}
+		hooks := retry.Hooks{OnRetry: func(_ context.Context, e retry.Event) {
+			depths = append(depths, e.Depth)
+		}}
 		outer := &retry.Policy{MaxAttempts: 2, Hooks: hooks, RetryInnerGiveUps: true}
 		inner := &retry.Policy{MaxAttempts: 2, Hooks: hooks}
 		assert.Equal(t, 0, retry.DepthFrom(t.Context()))

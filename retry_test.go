@@ -380,10 +380,11 @@ func TestHooks(t *testing.T) {
 
 	require.Len(t, events, 2)
 	assert.Equal(t, retry.Event{Attempt: 1, MaxAttempts: 3, Depth: 1, Err: status,
-		Reason: "transient", Delay: 3 * time.Second, ServerDelay: 3 * time.Second, Elapsed: 0}, events[0])
+		Reason: "transient", Delay: 3 * time.Second, ServerDelay: 3 * time.Second},
+		events[0])
 	assert.Equal(t, retry.Event{Attempt: 2, MaxAttempts: 3, Depth: 1, Err: status,
-		Reason: "transient", Delay: 3 * time.Second, ServerDelay: 3 * time.Second, Elapsed: 3 * time.Second},
-		events[1])
+		Reason: "transient", Delay: 3 * time.Second, ServerDelay: 3 * time.Second,
+		Elapsed: 3 * time.Second}, events[1])
 	require.Len(t, gaveUp, 1)
 	assert.Same(t, gaveUp[0], err)
 }

@@ -137,7 +137,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 
-	rt := &roundTrip{t: t, req: req, body: body, gate: t.coolDowns.gate(t.key(req), t.clock().Now()),
+	gate := t.coolDowns.gate(t.key(req), t.clock().Now())
+	rt := &roundTrip{t: t, req: req, body: body, gate: gate,
 		replaySafe: safeToReplay(req, t.nonIdempotent), info: &info{}}
 	p := t.policy
 	p.Classifier = rt.classify
