@@ -64,7 +64,7 @@ func TestLogHooksNilLoggerUsesDefault(t *testing.T) {
 	defer slog.SetDefault(old)
 
 	retry.LogHooks(nil).OnRetry(context.Background(), retry.Event{Attempt: 1, MaxAttempts: 2,
-		Err: errTransient,
+		Err:   errTransient,
 		Delay: time.Second})
 	assert.Contains(t, buf.String(), "[Attempt 1/2] failed: transient failure; retrying in 1.0s")
 }
