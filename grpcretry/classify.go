@@ -102,7 +102,8 @@ func (i *interceptor) judge(f failure) error {
 		err = &timeoutError{err: err, d: f.d}
 		switch {
 		case f.sent && !f.idempotent:
-			return retry.Permanent(fmt.Errorf("%w (%w)", err, ErrNotIdempotent))
+			return retry.Permanent(fmt.Errorf("%w (%w: %w)", err, ErrNotIdempotent,
+				retry.ErrUnsafeRetry))
 		case f.loopSaw:
 			return err
 		}
@@ -134,7 +135,10 @@ func (i *interceptor) judge(f failure) error {
 	case p == pushbackInvalid:
 		return retry.Permanent(fmt.Errorf("%w (invalid %s: not retried)", err, PushbackKey))
 	case f.sent && !f.idempotent && !notActedOn(st.Code(), f.headers, p == pushbackDelay):
-		return retry.Permanent(fmt.Errorf("%w (%w)", err, ErrNotIdempotent))
+		// ErrUnsafeRetry carries the decision to every loop around this
+		// one, so none of them sends the call again.
+		return retry.Permanent(fmt.Errorf("%w (%w: %w)", err, ErrNotIdempotent,
+			retry.ErrUnsafeRetry))
 	case p == pushbackDelay:
 		return retry.RetryAfter(err, d)
 	}

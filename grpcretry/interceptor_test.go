@@ -330,6 +330,27 @@ func TestUnaryLayers(t *testing.T) {
 	}
 }
 
+// A call that is not idempotent and may have reached the server is sent
+// once, however many loops enclose the interceptor.
+func TestUnaryNotIdempotentThroughLayers(t *testing.T) {
+	clk := retrytest.NewClock()
+	h := start(t, newServer(step{code: codes.Unavailable}), grpc.WithUnaryInterceptor(
+		grpcretry.UnaryClientInterceptor(fakePolicy(clk))))
+	outer := fakePolicy(clk)
+	outer.Classifier = grpcretry.Classify
+
+	err := drive(clk, func() error {
+		return outer.Do(t.Context(), func(ctx context.Context) error {
+			_, err := h.health.Check(ctx, &healthpb.HealthCheckRequest{})
+			return err
+		})
+	})
+
+	assert.Equal(t, 1, h.srv.Calls())
+	assert.ErrorIs(t, err, retry.ErrUnsafeRetry)
+	assert.ErrorIs(t, err, grpcretry.ErrNotIdempotent)
+}
+
 // A reply over the client's size limit fails with ResourceExhausted after
 // the server answered: a retry would fail the same way.
 func TestUnaryReplyTooLarge(t *testing.T) {
