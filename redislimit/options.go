@@ -1,0 +1,107 @@
+package redislimit
+
+import (
+	"fmt"
+	"time"
+)
+
+// Defaults of the options, used when an option is not given.
+const (
+	// DefaultTimeout bounds each Redis call of Reserve and of a cancel.
+	DefaultTimeout = 50 * time.Millisecond
+
+	// DefaultProbeInterval is how long Reserve keeps to the fallback limiter
+	// after a failed Redis call before it asks Redis again.
+	DefaultProbeInterval = time.Second
+)
+
+// Option configures a Limiter made by New. The options without a function
+// in them are comparable values, so tests can compare them.
+type Option interface {
+	apply(l *Limiter) error
+}
+
+type timeoutOption time.Duration
+
+func (o timeoutOption) apply(l *Limiter) error {
+	if o <= 0 {
+		return fmt.Errorf("retry: redis limiter timeout %v must be positive", time.Duration(o))
+	}
+	l.timeout = time.Duration(o)
+	return nil
+}
+
+// WithTimeout bounds each Redis call at d ([DefaultTimeout] when not given).
+// A call that takes longer counts as a failure: Reserve answers from the
+// fallback limiter instead. Keep d well below the interval of the limiter.
+func WithTimeout(d time.Duration) Option {
+	return timeoutOption(d)
+}
+
+type probeOption time.Duration
+
+func (o probeOption) apply(l *Limiter) error {
+	if o <= 0 {
+		return fmt.Errorf("retry: redis limiter probe interval %v must be positive",
+			time.Duration(o))
+	}
+	l.probeEvery = time.Duration(o)
+	return nil
+}
+
+// WithProbeInterval sets how long Reserve answers from the fallback limiter
+// after a failed Redis call before one Reserve asks Redis again
+// ([DefaultProbeInterval] when not given). Meanwhile a dead Redis costs a
+// call nothing.
+func WithProbeInterval(d time.Duration) Option {
+	return probeOption(d)
+}
+
+type fallbackOption struct {
+	interval time.Duration
+	burst    int
+}
+
+func (o fallbackOption) apply(l *Limiter) error {
+	l.fallbackInterval, l.fallbackBurst = o.interval, o.burst
+	return nil
+}
+
+// WithFallback sets the rate of the local limiter that answers while Redis
+// does not: one call every interval, bursts of up to burst. Without it the
+// fallback uses the interval and burst given to New, in each process, so a
+// fleet of N processes may call N times as often while Redis is down; pass
+// N times the interval to keep the fleet within the shared rate. New returns
+// the error of [retry.NewRateLimiter] for a bad interval or burst.
+func WithFallback(interval time.Duration, burst int) Option {
+	return fallbackOption{interval: interval, burst: burst}
+}
+
+type onFallbackOption func(err error)
+
+func (o onFallbackOption) apply(l *Limiter) error {
+	l.onFallback = o
+	return nil
+}
+
+// WithOnFallback sets a hook called once each time the limiter switches from
+// Redis to the fallback limiter, with the error of the Redis call that
+// failed. It runs synchronously in the Reserve (or cancel) that saw the
+// failure, outside the limiter's lock.
+func WithOnFallback(f func(err error)) Option {
+	return onFallbackOption(f)
+}
+
+type onRecoverOption func()
+
+func (o onRecoverOption) apply(l *Limiter) error {
+	l.onRecover = o
+	return nil
+}
+
+// WithOnRecover sets a hook called once each time the limiter goes back from
+// the fallback limiter to Redis, after a probe of Redis succeeded. It runs
+// synchronously in that Reserve, outside the limiter's lock.
+func WithOnRecover(f func()) Option {
+	return onRecoverOption(f)
+}
