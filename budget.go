@@ -50,16 +50,37 @@ func NewBudget(ratio, minPerSecond float64) (*Budget, error) {
 	return &Budget{ratio: ratio, floor: minPerSecond * budgetWindow}, nil
 }
 
-// deposit records a successful call at now.
-func (b *Budget) deposit(now time.Time) {
+// RetryBudget is what a Policy asks before each retry, and tells of each
+// success. *Budget is the in-process one; an implementation kept in a
+// shared store lets several processes share one budget. Implementations
+// must be safe for concurrent use.
+type RetryBudget interface {
+	// Deposit records a call that succeeded at now.
+	Deposit(now time.Time)
+
+	// Withdraw takes one retry at now, reporting false (and taking
+	// nothing) when none is left.
+	Withdraw(now time.Time) bool
+}
+
+var _ RetryBudget = (*Budget)(nil)
+
+// Deposit records a successful call at now. A nil *Budget ignores it.
+func (b *Budget) Deposit(now time.Time) {
+	if b == nil {
+		return
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.bucket(now).successes++
 }
 
-// withdraw takes one retry from the budget at now, reporting false (and
-// taking nothing) when none is left.
-func (b *Budget) withdraw(now time.Time) bool {
+// Withdraw takes one retry from the budget at now, reporting false (and
+// taking nothing) when none is left. A nil *Budget always allows it.
+func (b *Budget) Withdraw(now time.Time) bool {
+	if b == nil {
+		return true
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 

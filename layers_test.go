@@ -248,3 +248,33 @@ func TestInnerGiveUpWithoutNesting(t *testing.T) {
 	assert.Equal(t, 1, calls)
 	assert.ErrorIs(t, err, retry.ErrNotRetryable)
 }
+
+// denyAll is a RetryBudget kept elsewhere (a shared store, say) that is
+// spent.
+type denyAll struct{ deposits int }
+
+func (d *denyAll) Deposit(time.Time)       { d.deposits++ }
+func (d *denyAll) Withdraw(time.Time) bool { return false }
+
+func TestAnyRetryBudgetCanServe(t *testing.T) {
+	budget := &denyAll{}
+	p := &retry.Policy{Budget: budget, InitialDelay: retry.NoDelay}
+	calls := 0
+	err := p.Do(context.Background(), func(context.Context) error {
+		calls++
+		return retry.Retryable(errTransient)
+	})
+	assert.Equal(t, 1, calls)
+	assert.ErrorIs(t, err, retry.ErrRetryBudget)
+	require.NoError(t, p.Do(context.Background(), func(context.Context) error { return nil }))
+	assert.Equal(t, 1, budget.deposits)
+
+	var none *retry.Budget // a nil *Budget in the field allows every retry
+	p = &retry.Policy{Budget: none, InitialDelay: retry.NoDelay, MaxAttempts: 3}
+	calls = 0
+	_ = p.Do(context.Background(), func(context.Context) error {
+		calls++
+		return retry.Retryable(errTransient)
+	})
+	assert.Equal(t, 3, calls)
+}

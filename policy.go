@@ -130,10 +130,11 @@ type Policy struct {
 	// Hooks are called at documented moments of each call. See Hooks.
 	Hooks Hooks
 
-	// Budget, when set, caps retries at a share of recent calls. One Budget
-	// is shared by every policy that calls the same dependency. When it is
-	// spent the call gives up at once with ErrRetryBudget.
-	Budget *Budget
+	// Budget, when set, caps retries at a share of recent calls. One budget
+	// (a *Budget from NewBudget, or any RetryBudget) is shared by every
+	// policy that calls the same dependency. When it is spent the call gives
+	// up at once with ErrRetryBudget.
+	Budget RetryBudget
 
 	// RetryInnerGiveUps lets this loop retry an error that a loop nested in
 	// its function already gave up on after spending its attempts or time

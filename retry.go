@@ -200,7 +200,7 @@ func (c *call) afterFailure(ctx context.Context, err error, timedOut bool) error
 	if err := c.checkWait(ctx, now, delay); err != nil {
 		return err
 	}
-	if b := c.budget(); b != nil && !b.withdraw(now) {
+	if b := c.budget(); b != nil && !b.Withdraw(now) {
 		return c.giveUp(ErrRetryBudget, nil)
 	}
 
@@ -413,7 +413,7 @@ func (c *call) limitForEvents() int {
 
 var errNilTimer = errors.New("Policy.Clock.NewTimer returned a nil Timer")
 
-func (c *call) budget() *Budget {
+func (c *call) budget() RetryBudget {
 	if c.p == nil {
 		return nil
 	}
@@ -432,7 +432,7 @@ func (c *call) succeeded() {
 		h(c.ctx, c.attempts+1, now.Sub(c.start))
 	}
 	if c.p.Budget != nil {
-		c.p.Budget.deposit(now)
+		c.p.Budget.Deposit(now)
 	}
 	if o, ok := c.p.Limiter.(Observer); ok {
 		o.Observe(now, Succeeded)
