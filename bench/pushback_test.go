@@ -565,8 +565,8 @@ func percentile(ds []time.Duration, q float64) time.Duration {
 	return ds[int(math.Ceil(q*float64(len(ds))))-1]
 }
 
-const pushHeader = "| server | library | wall / ideal | requests / call | 429s | p99 | p50 | status |\n" +
-	"|---|---|---|---|---|---|---|---|"
+const pushHeader = "| server | library | wall / ideal | requests / call | 429s | p99 | p50 " +
+	"| status |\n|---|---|---|---|---|---|---|---|"
 
 func TestPushback(t *testing.T) {
 	if os.Getenv("RETRY_PUSHBACK") != "1" {
