@@ -3,6 +3,8 @@ package redislimit
 import (
 	"fmt"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Defaults of the options, used when an option is not given.
@@ -15,19 +17,51 @@ const (
 	DefaultProbeInterval = time.Second
 )
 
-// Option configures a Limiter made by New. The options without a function
-// in them are comparable values, so tests can compare them.
+// Option configures a Limiter made by New, a Budget made by NewBudget or
+// Pauses made by NewPauses. The options without a function in them are
+// comparable values, so tests can compare them.
 type Option interface {
-	apply(l *Limiter) error
+	apply(s *settings) error
+}
+
+// settings are what the options set, before a constructor checks them.
+type settings struct {
+	timeout          time.Duration
+	probeEvery       time.Duration
+	onFallback       func(err error)
+	onRecover        func()
+	fallbackInterval time.Duration
+	fallbackBurst    int
+	fallbackSet      bool
+}
+
+// newSettings applies opts over the defaults; nil options are skipped.
+func newSettings(opts []Option) (settings, error) {
+	s := settings{timeout: DefaultTimeout, probeEvery: DefaultProbeInterval}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o.apply(&s); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+// conn makes the Redis connection the settings describe.
+func (s *settings) conn(client redis.UniversalClient, what string) conn {
+	return conn{client: client, what: what, timeout: s.timeout, probeEvery: s.probeEvery,
+		onFallback: s.onFallback, onRecover: s.onRecover}
 }
 
 type timeoutOption time.Duration
 
-func (o timeoutOption) apply(l *Limiter) error {
+func (o timeoutOption) apply(s *settings) error {
 	if o <= 0 {
 		return fmt.Errorf("retry: redis limiter timeout %v must be positive", time.Duration(o))
 	}
-	l.timeout = time.Duration(o)
+	s.timeout = time.Duration(o)
 	return nil
 }
 
@@ -40,12 +74,12 @@ func WithTimeout(d time.Duration) Option {
 
 type probeOption time.Duration
 
-func (o probeOption) apply(l *Limiter) error {
+func (o probeOption) apply(s *settings) error {
 	if o <= 0 {
 		return fmt.Errorf("retry: redis limiter probe interval %v must be positive",
 			time.Duration(o))
 	}
-	l.probeEvery = time.Duration(o)
+	s.probeEvery = time.Duration(o)
 	return nil
 }
 
@@ -62,8 +96,8 @@ type fallbackOption struct {
 	burst    int
 }
 
-func (o fallbackOption) apply(l *Limiter) error {
-	l.fallbackInterval, l.fallbackBurst = o.interval, o.burst
+func (o fallbackOption) apply(s *settings) error {
+	s.fallbackInterval, s.fallbackBurst, s.fallbackSet = o.interval, o.burst, true
 	return nil
 }
 
@@ -79,8 +113,8 @@ func WithFallback(interval time.Duration, burst int) Option {
 
 type onFallbackOption func(err error)
 
-func (o onFallbackOption) apply(l *Limiter) error {
-	l.onFallback = o
+func (o onFallbackOption) apply(s *settings) error {
+	s.onFallback = o
 	return nil
 }
 
@@ -94,8 +128,8 @@ func WithOnFallback(f func(err error)) Option {
 
 type onRecoverOption func()
 
-func (o onRecoverOption) apply(l *Limiter) error {
-	l.onRecover = o
+func (o onRecoverOption) apply(s *settings) error {
+	s.onRecover = o
 	return nil
 }
 
