@@ -1,12 +1,16 @@
-// Package redislimit paces calls to a service across a whole fleet: every
-// process that makes a [Limiter] on the same Redis key shares one rate, one
-// call every interval on average with bursts of up to burst calls.
-//
-// Hand it to a policy like the in-process [retry.RateLimiter]:
+// Package redislimit makes the replicas of a service act as one client of
+// a rate-limited API, through Redis: a [Limiter] paces the calls of every
+// process that uses the same key at one shared rate, [Pauses] holds every
+// replica back when the API asks one of them to, and a [Budget] caps the
+// retries of the whole fleet. Each reads the Redis server's clock, so the
+// clocks of the processes do not matter.
 //
 //	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 //	lim, err := redislimit.New(client, "limit:api.example.com", 50*time.Millisecond, 5)
-//	policy := &retry.Policy{Limiter: lim}
+//	budget, err := redislimit.NewBudget(client, "budget:api.example.com", 0.1, 1)
+//	pauses, err := redislimit.NewPauses(client, "pause:")
+//	policy := &retry.Policy{Limiter: lim, Budget: budget}
+//	transport := retryhttp.NewTransport(nil, policy, retryhttp.WithSharedPauses(pauses))
 //
 // Reserve claims a slot, as x/time/rate's ReserveN does: each caller gets a
 // slot of its own, so processes that wait together are released one interval
@@ -24,5 +28,18 @@
 // service may see as many times the rate as there are processes; size
 // [WithFallback] for that.
 //
-// The limiter does not own the client: close it yourself.
+// [Pauses] keeps each pause as a key whose time to live is the pause, and
+// serves [retryhttp.WithSharedPauses]: a 429 with a server delay, or a
+// remaining count of zero, seen by one replica closes the host for all,
+// each releasing its own callers spread out. While Redis is down, each
+// process holds back only on the pauses it was asked for itself.
+//
+// A [Budget] shares a retry budget the same way: [NewBudget] takes the ratio
+// and floor of [retry.NewBudget], counted on the Redis clock in one key, and
+// serves as a policy's Budget. Deposits are sent in batches at most every
+// 100ms, so a process that exits loses up to that much of them. While Redis
+// is down each process answers from a local retry.Budget, whose floor then
+// counts once per process.
+//
+// None of them owns the client: close it yourself.
 package redislimit

@@ -13,3 +13,12 @@ func ReserveInRedis(l *Limiter) (wait time.Duration, slot, now time.Time, err er
 	slot = time.UnixMicro(r.tat - l.interval - l.tau)
 	return r.wait, slot, time.UnixMicro(r.now), nil
 }
+
+// SendDeposits sends the deposits b has gathered to Redis at once, as
+// Deposit does when its batch is due, and reports whether Redis took them,
+// so tests need not wait out the batch interval.
+func SendDeposits(b *Budget) bool {
+	n, _ := b.gather(false)
+	_, ok := b.send(n, false)
+	return ok
+}

@@ -137,10 +137,10 @@ func TestNew(t *testing.T) {
 			wantErr: "retry: rate limiter burst 0 must be at least 1"},
 		{name: "bad_timeout", giveClient: client, giveKey: "k", giveInterval: time.Second,
 			giveBurst: 1, giveOpts: []redislimit.Option{redislimit.WithTimeout(0)},
-			wantErr: "retry: redis limiter timeout 0s must be positive"},
+			wantErr: "retry: redislimit WithTimeout 0s must be positive"},
 		{name: "bad_probe", giveClient: client, giveKey: "k", giveInterval: time.Second,
 			giveBurst: 1, giveOpts: []redislimit.Option{redislimit.WithProbeInterval(-1)},
-			wantErr: "retry: redis limiter probe interval -1ns must be positive"},
+			wantErr: "retry: redislimit WithProbeInterval -1ns must be positive"},
 		{name: "bad_fallback", giveClient: client, giveKey: "k", giveInterval: time.Second,
 			giveBurst: 1, giveOpts: []redislimit.Option{redislimit.WithFallback(time.Second, 0)},
 			wantErr: "retry: redis limiter fallback: " +

@@ -9,11 +9,11 @@ import (
 
 // Defaults of the options, used when an option is not given.
 const (
-	// DefaultTimeout bounds each Redis call of Reserve and of a cancel.
+	// DefaultTimeout bounds each Redis call.
 	DefaultTimeout = 50 * time.Millisecond
 
-	// DefaultProbeInterval is how long Reserve keeps to the fallback limiter
-	// after a failed Redis call before it asks Redis again.
+	// DefaultProbeInterval is how long the local stand-in answers after a
+	// failed Redis call before Redis is asked again.
 	DefaultProbeInterval = time.Second
 )
 
@@ -59,15 +59,16 @@ type timeoutOption time.Duration
 
 func (o timeoutOption) apply(s *settings) error {
 	if o <= 0 {
-		return fmt.Errorf("retry: redis limiter timeout %v must be positive", time.Duration(o))
+		return fmt.Errorf("retry: redislimit WithTimeout %v must be positive", time.Duration(o))
 	}
 	s.timeout = time.Duration(o)
 	return nil
 }
 
 // WithTimeout bounds each Redis call at d ([DefaultTimeout] when not given).
-// A call that takes longer counts as a failure: Reserve answers from the
-// fallback limiter instead. Keep d well below the interval of the limiter.
+// A call that takes longer counts as a failure: the local stand-in answers
+// instead (the fallback limiter of a Limiter, the local budget of a Budget;
+// Pauses hold nothing back). Keep d well below the interval of a Limiter.
 func WithTimeout(d time.Duration) Option {
 	return timeoutOption(d)
 }
@@ -76,15 +77,15 @@ type probeOption time.Duration
 
 func (o probeOption) apply(s *settings) error {
 	if o <= 0 {
-		return fmt.Errorf("retry: redis limiter probe interval %v must be positive",
+		return fmt.Errorf("retry: redislimit WithProbeInterval %v must be positive",
 			time.Duration(o))
 	}
 	s.probeEvery = time.Duration(o)
 	return nil
 }
 
-// WithProbeInterval sets how long Reserve answers from the fallback limiter
-// after a failed Redis call before one Reserve asks Redis again
+// WithProbeInterval sets how long the local stand-in answers after a failed
+// Redis call before one call asks Redis again
 // ([DefaultProbeInterval] when not given). Meanwhile a dead Redis costs a
 // call nothing.
 func WithProbeInterval(d time.Duration) Option {
@@ -118,10 +119,10 @@ func (o onFallbackOption) apply(s *settings) error {
 	return nil
 }
 
-// WithOnFallback sets a hook called once each time the limiter switches from
-// Redis to the fallback limiter, with the error of the Redis call that
-// failed. It runs synchronously in the Reserve (or cancel) that saw the
-// failure, outside the limiter's lock.
+// WithOnFallback sets a hook called once each time Redis fails after it had
+// answered (or before it ever did), with the error of the Redis call that
+// failed, when the local stand-in takes over. It runs synchronously in the
+// call that saw the failure, outside every lock.
 func WithOnFallback(f func(err error)) Option {
 	return onFallbackOption(f)
 }
@@ -133,9 +134,9 @@ func (o onRecoverOption) apply(s *settings) error {
 	return nil
 }
 
-// WithOnRecover sets a hook called once each time the limiter goes back from
-// the fallback limiter to Redis, after a probe of Redis succeeded. It runs
-// synchronously in that Reserve, outside the limiter's lock.
+// WithOnRecover sets a hook called once each time Redis answers again after
+// a fallback, when a probe of Redis succeeded. It runs synchronously in that
+// call, outside every lock.
 func WithOnRecover(f func()) Option {
 	return onRecoverOption(f)
 }

@@ -196,8 +196,8 @@ func (g *gate) slot(now time.Time) time.Duration {
 // observe counts a success towards the host's rate, and closes the gate
 // when an answer asks the client to hold back: a rate-limit or 503 answer
 // with a server delay, or any answer saying no requests remain until a
-// reset time (proactive pacing).
-func (g *gate) observe(resp *http.Response, sent, now time.Time) {
+// reset time (proactive pacing). It returns the pause, 0 when none.
+func (g *gate) observe(resp *http.Response, sent, now time.Time) time.Duration {
 	h := resp.Header
 	code := resp.StatusCode
 	if code < 400 {
@@ -206,18 +206,20 @@ func (g *gate) observe(resp *http.Response, sent, now time.Time) {
 	holdBack := retry.IsRateLimited(code, h) || code == http.StatusServiceUnavailable ||
 		quotaSpent(h)
 	if !holdBack {
-		return
+		return 0
 	}
 	// A server that states its quota (a remaining count) is followed to
 	// the letter; the rate is learned only from servers that do not say.
 	learn := !statesQuota(h)
 	if d, ok := retry.ParseRetryAfter(h, now); ok && d > 0 {
 		g.pause(sent, now, d, learn)
-		return
+		return d
 	}
 	if d, ok := structuredReset(h.Get("Ratelimit")); ok && d > 0 {
 		g.pause(sent, now, d, learn)
+		return d
 	}
+	return 0
 }
 
 // statesQuota reports whether an answer carries a remaining-count header,
@@ -296,6 +298,13 @@ type gateLimiter struct {
 
 func (l gateLimiter) Reserve(now time.Time) (time.Duration, func(time.Time), error) {
 	rt := l.rt
+	if rt.t.shared != nil {
+		// Another process may have been asked to hold back: its pause
+		// closes this process's gate too, from now on this clock.
+		if d := rt.t.shared.PausedFor(rt.key); d > 0 {
+			rt.gate.pause(now, now, d, false)
+		}
+	}
 	d := rt.gate.wait(now, uniform(rt.t.policy.Rand))
 	if d > rt.t.maxServerDelay {
 		// Longer than the policy lets a server hold it: send the request,

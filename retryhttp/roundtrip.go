@@ -16,6 +16,7 @@ type roundTrip struct {
 	t          *Transport
 	req        *http.Request
 	body       *requestBody
+	key        string // the cool-down key of req
 	gate       *gate
 	replaySafe bool
 	info       *info
@@ -137,7 +138,9 @@ var errNilResponse = errors.New("retryhttp: the base RoundTripper returned neith
 // (the answer is kept in case it is the last); anything else is returned.
 func (rt *roundTrip) answer(resp *http.Response, sent time.Time,
 	cancel context.CancelCauseFunc) (*http.Response, error) {
-	rt.gate.observe(resp, sent, rt.clock().Now())
+	if d := rt.gate.observe(resp, sent, rt.clock().Now()); d > 0 && rt.t.shared != nil {
+		rt.t.shared.Pause(rt.key, d)
+	}
 
 	status := &retry.StatusError{StatusCode: resp.StatusCode, Header: resp.Header}
 	if rt.unsafe(status) {
@@ -197,7 +200,7 @@ func (rt *roundTrip) waitGate(ctx context.Context) error {
 		}
 		if deadline, ok := ctx.Deadline(); ok && now.Add(d).After(deadline) {
 			return retry.Permanent(fmt.Errorf("retryhttp: %s is cooling down for %v more, "+
-				"past the context deadline: %w", rt.t.key(rt.req), d, context.DeadlineExceeded))
+				"past the context deadline: %w", rt.key, d, context.DeadlineExceeded))
 		}
 
 		if err := rt.sleep(ctx, d, nil); err != nil {

@@ -52,7 +52,8 @@ type Transport struct {
 	nonIdempotent  bool
 	key            func(*http.Request) string
 	coolDowns      coolDowns
-	err            error // a bad setting, returned by every RoundTrip
+	shared         SharedPauses // nil unless WithSharedPauses
+	err            error        // a bad setting, returned by every RoundTrip
 }
 
 // Option changes a Transport made by NewTransport.
@@ -137,8 +138,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 
-	gate := t.coolDowns.gate(t.key(req), t.clock().Now())
-	rt := &roundTrip{t: t, req: req, body: body, gate: gate,
+	key := t.key(req)
+	gate := t.coolDowns.gate(key, t.clock().Now())
+	rt := &roundTrip{t: t, req: req, body: body, key: key, gate: gate,
 		replaySafe: safeToReplay(req, t.nonIdempotent), info: &info{}}
 	p := t.policy
 	p.Classifier = rt.classify

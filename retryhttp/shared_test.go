@@ -1,0 +1,134 @@
+package retryhttp_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/deb4e658/retry"
+	"github.com/deb4e658/retry/retryhttp"
+	"github.com/deb4e658/retry/retrytest"
+)
+
+// memoryPauses is a SharedPauses in memory, on the test's fake clock: what
+// redislimit.Pauses keeps in Redis for a fleet.
+type memoryPauses struct {
+	clk   *retrytest.Clock
+	mu    sync.Mutex
+	until map[string]time.Time
+}
+
+func (m *memoryPauses) Pause(key string, d time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if end := m.clk.Now().Add(d); end.After(m.until[key]) {
+		m.until[key] = end
+	}
+}
+
+func (m *memoryPauses) PausedFor(key string) time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return max(m.until[key].Sub(m.clk.Now()), 0)
+}
+
+// TestSharedPausesHoldOtherProcesses plays two replicas, each with a
+// transport of its own: a hold-back answer to one must hold back the
+// other's first attempt, which has never seen the host turn it away.
+func TestSharedPausesHoldOtherProcesses(t *testing.T) {
+	tests := []struct {
+		name      string
+		giveLimit http.HandlerFunc
+		wantPause time.Duration
+	}{
+		{"429_retry_after", status(429, "Retry-After", "5"), 5 * time.Second},
+		{"quota_spent", status(200, "X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "3"),
+			3 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := retrytest.NewClock()
+			var mu sync.Mutex
+			var arrivals []time.Duration
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				arrivals = append(arrivals, clk.Now().Sub(retrytest.Epoch))
+				mu.Unlock()
+				if r.URL.Path == "/limited" {
+					tt.giveLimit(w, r)
+					return
+				}
+				io.WriteString(w, "ok")
+			})
+			srv := httptest.NewServer(h)
+			defer srv.Close()
+			shared := &memoryPauses{clk: clk, until: map[string]time.Time{}}
+			replica := func() *http.Client {
+				base := &http.Transport{}
+				t.Cleanup(base.CloseIdleConnections)
+				p := &retry.Policy{Clock: clk, AttemptTimeout: retry.Unlimited, MaxAttempts: 1}
+				return &http.Client{Transport: retryhttp.NewTransport(base, p,
+					retryhttp.WithSharedPauses(shared))}
+			}
+			first, second := replica(), replica()
+
+			resp, err := first.Get(srv.URL + "/limited")
+			require.NoError(t, err)
+			readAll(t, resp)
+			assert.Equal(t, tt.wantPause, shared.PausedFor(srv.Listener.Addr().String()),
+				"the pause is shared under the host's key")
+
+			done := make(chan error, 1)
+			go func() {
+				resp, err := second.Get(srv.URL + "/other")
+				if err == nil {
+					readAll(t, resp)
+				}
+				done <- err
+			}()
+			// The second replica must wait on the clock; if it sent at
+			// once, nothing waits, and the bound turns a hang into a failure.
+			bound, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			require.NoError(t, clk.BlockUntil(bound, 1), "the second replica did not wait")
+			waited, _ := clk.AdvanceToNext()
+			require.NoError(t, <-done)
+
+			assert.GreaterOrEqual(t, waited, tt.wantPause, "held back until the reset")
+			assert.LessOrEqual(t, waited, tt.wantPause+tt.wantPause/2, "within the spread")
+			assert.Equal(t, []time.Duration{0, waited}, arrivals)
+		})
+	}
+}
+
+// TestSharedPausesAnswerNothing checks that a store with nothing in it (or
+// one that is down, which answers the same) holds no one back.
+func TestSharedPausesAnswerNothing(t *testing.T) {
+	clk := retrytest.NewClock()
+	var calls int
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		io.WriteString(w, "ok")
+	})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	base := &http.Transport{}
+	defer base.CloseIdleConnections()
+	shared := &memoryPauses{clk: clk, until: map[string]time.Time{}}
+	p := &retry.Policy{Clock: clk, AttemptTimeout: retry.Unlimited}
+	client := &http.Client{Transport: retryhttp.NewTransport(base, p,
+		retryhttp.WithSharedPauses(shared))}
+
+	resp, err := client.Get(srv.URL)
+	require.NoError(t, err)
+	assert.Equal(t, "ok", readAll(t, resp))
+	assert.Equal(t, 1, calls)
+	assert.Empty(t, shared.until, "a success pauses nothing")
+}
