@@ -298,13 +298,7 @@ type gateLimiter struct {
 
 func (l gateLimiter) Reserve(now time.Time) (time.Duration, func(time.Time), error) {
 	rt := l.rt
-	if rt.t.shared != nil {
-		// Another process may have been asked to hold back: its pause
-		// closes this process's gate too, from now on this clock.
-		if d := rt.t.shared.PausedFor(rt.key); d > 0 {
-			rt.gate.pause(now, now, d, false)
-		}
-	}
+	rt.syncShared(now)
 	d := rt.gate.wait(now, uniform(rt.t.policy.Rand))
 	if d > rt.t.maxServerDelay {
 		// Longer than the policy lets a server hold it: send the request,
@@ -317,7 +311,21 @@ func (l gateLimiter) Reserve(now time.Time) (time.Duration, func(time.Time), err
 	next := rt.t.policy.Limiter
 	if d > 0 || next == nil {
 		rt.slotOwed = d > 0 && next != nil
+		rt.heldBack = d > 0
 		return d, nil, nil
 	}
-	return next.Reserve(now)
+	wait, cancel, err := next.Reserve(now)
+	rt.heldBack = wait > 0
+	return wait, cancel, err
+}
+
+// syncShared closes the gate for as long as another process was asked to
+// hold back from the host, when the transport shares its pauses.
+func (rt *roundTrip) syncShared(now time.Time) {
+	if rt.t.shared == nil {
+		return
+	}
+	if d := rt.t.shared.PausedFor(rt.key); d > 0 {
+		rt.gate.pause(now, now, d, false)
+	}
 }

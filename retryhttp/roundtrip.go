@@ -30,6 +30,11 @@ type roundTrip struct {
 	// slotOwed says the gate held this caller back, so the policy's own
 	// limiter has yet to give it a slot (see gateLimiter).
 	slotOwed bool
+
+	// heldBack says the gate or the policy's limiter made this caller
+	// wait before the attempt, so another process may have paused the
+	// host meanwhile (see waitGate).
+	heldBack bool
 }
 
 // attempt is the function the policy retries: wait out the host's
@@ -190,11 +195,25 @@ func (rt *roundTrip) classify(err error) retry.Class {
 // waitGate waits out a cool-down that began while this caller waited for
 // its turn (the policy's limiter, which holds the gate, let it through
 // before another caller's 429 closed the gate again), on the policy's clock.
+//
+// With shared pauses, a caller that was held back asks the store again: a
+// pause another process was asked for meanwhile must hold it too, and it
+// is released spread out, as by the gate, so that the callers of every
+// process do not all wake at the reset.
 func (rt *roundTrip) waitGate(ctx context.Context) error {
 	clock := rt.clock()
+	spread := false
+	if rt.heldBack && rt.t.shared != nil {
+		rt.heldBack = false
+		rt.syncShared(clock.Now())
+		spread = true
+	}
 	for {
 		now := clock.Now()
 		d := rt.gate.closedFor(now)
+		if spread && d > 0 {
+			d = rt.gate.wait(now, uniform(rt.t.policy.Rand))
+		}
 		if d <= 0 || d > rt.t.maxServerDelay {
 			return nil // see gateLimiter.Reserve for the long pause
 		}
