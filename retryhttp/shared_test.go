@@ -132,3 +132,53 @@ func TestSharedPausesAnswerNothing(t *testing.T) {
 	assert.Equal(t, 1, calls)
 	assert.Empty(t, shared.until, "a success pauses nothing")
 }
+
+// TestSharedPauseDuringLimiterWait checks that a caller the limiter held
+// back asks the shared pauses again before it sends: another process was
+// told to hold back while it waited.
+func TestSharedPauseDuringLimiterWait(t *testing.T) {
+	clk := retrytest.NewClock()
+	var mu sync.Mutex
+	var arrivals []time.Duration
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		arrivals = append(arrivals, clk.Now().Sub(retrytest.Epoch))
+		mu.Unlock()
+		io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	base := &http.Transport{}
+	defer base.CloseIdleConnections()
+	shared := &memoryPauses{clk: clk, until: map[string]time.Time{}}
+	lim, err := retry.NewRateLimiter(time.Second, 1)
+	require.NoError(t, err)
+	p := &retry.Policy{Clock: clk, AttemptTimeout: retry.Unlimited, Limiter: lim}
+	client := &http.Client{Transport: retryhttp.NewTransport(base, p,
+		retryhttp.WithSharedPauses(shared))}
+
+	resp, err := client.Get(srv.URL) // takes the limiter's one token
+	require.NoError(t, err)
+	readAll(t, resp)
+
+	done := make(chan error, 1)
+	go func() {
+		resp, err := client.Get(srv.URL) // waits 1s for the limiter
+		if err == nil {
+			readAll(t, resp)
+		}
+		done <- err
+	}()
+	bound, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, clk.BlockUntil(bound, 1))
+	shared.Pause(srv.Listener.Addr().String(), 5*time.Second) // another replica's 429
+	waited, _ := clk.AdvanceToNext()
+	assert.Equal(t, time.Second, waited, "the limiter's wait")
+	require.NoError(t, clk.BlockUntil(bound, 1), "the caller sent during the shared pause")
+	clk.AdvanceToNext()
+	require.NoError(t, <-done)
+
+	require.Len(t, arrivals, 2)
+	assert.GreaterOrEqual(t, arrivals[1], 5*time.Second, "held back until the shared pause ends")
+	assert.LessOrEqual(t, arrivals[1], 5*time.Second+2*time.Second, "within the spread")
+}
