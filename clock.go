@@ -53,3 +53,46 @@ type realTimer struct{ t *time.Timer }
 
 func (r realTimer) C() <-chan time.Time { return r.t.C }
 func (r realTimer) Stop() bool          { return r.t.Stop() }
+
+// processStart anchors the cheap readings of the real clock in callStart.
+var processStart = time.Now()
+
+// callStart is when a call started, read as cheaply as its clock allows: on
+// RealClock it reads only the monotonic clock, which costs half what
+// time.Now does (and a call that succeeds at once reads the clock only
+// here), and turns the reading into a time.Time only when asked.
+type callStart struct {
+	real  bool
+	since time.Duration // since processStart, on RealClock
+	at    time.Time     // on any other clock
+}
+
+func readStart(clock Clock) callStart {
+	if _, real := clock.(RealClock); real {
+		return callStart{real: true, since: time.Since(processStart)}
+	}
+	return callStart{at: clock.Now()}
+}
+
+// now reads the clock of the call: on RealClock, as cheaply as readStart
+// does (see callStart.time for what that costs in wall time).
+func (c *call) now() time.Time {
+	if c.start.real {
+		return processStart.Add(time.Since(processStart))
+	}
+	return c.clock.Now()
+}
+
+// time returns the start. On RealClock its wall time is processStart's
+// plus the monotonic time since, which strays from the system's wall clock
+// if that was set since. That is harmless: the start and the other
+// readings of call.now are compared with, or subtracted from, readings of
+// the same clock, which Go does on the monotonic clock; the budget's
+// seconds are all counted on this wall time alike; and ParseRetryAfter,
+// which reads dates against the wall clock, gets the clock's own reading.
+func (s callStart) time() time.Time {
+	if s.real {
+		return processStart.Add(s.since)
+	}
+	return s.at
+}

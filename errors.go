@@ -290,3 +290,41 @@ func asType[T error](err error) (T, bool) {
 	}
 	return zero, false
 }
+
+// stopSignal returns ErrOverloaded when errors.Is(err, ErrOverloaded), else
+// ErrUnsafeRetry when errors.Is(err, ErrUnsafeRetry), else nil. It walks a
+// plain chain once, where two calls of errors.Is would walk it twice and
+// pay for reflection at each step: it runs after every failed attempt. A
+// chain with an Is method or a join in it goes to errors.Is itself.
+func stopSignal(err error) error {
+	unsafe := false
+	for err != nil {
+		// The sentinels are pointers, so == never meets two values of the
+		// same incomparable type, which would panic.
+		switch err {
+		case ErrOverloaded:
+			return ErrOverloaded
+		case ErrUnsafeRetry:
+			unsafe = true
+		}
+
+		switch e := err.(type) {
+		case unmarked:
+			err = e.err
+		case interface{ Is(error) bool }, interface{ Unwrap() []error }:
+			if errors.Is(err, ErrOverloaded) {
+				return ErrOverloaded
+			}
+			unsafe = unsafe || errors.Is(err, ErrUnsafeRetry)
+			err = nil
+		case interface{ Unwrap() error }:
+			err = e.Unwrap()
+		default:
+			err = nil
+		}
+	}
+	if unsafe {
+		return ErrUnsafeRetry
+	}
+	return nil
+}

@@ -54,3 +54,46 @@ func TestAsTypeAllocatesNothing(t *testing.T) {
 	allocs := testing.AllocsPerRun(100, func() { _, _ = asType[*StatusError](err) })
 	assert.Zero(t, allocs)
 }
+
+// isTarget is an error whose Is method claims a sentinel, as errors.Is
+// lets any error do.
+type isTarget struct{ target error }
+
+func (e isTarget) Error() string        { return "claims " + e.target.Error() }
+func (e isTarget) Is(target error) bool { return target == e.target }
+
+// uncomparable would panic under == against a value of its own type.
+type uncomparable struct{ parts []string }
+
+func (uncomparable) Error() string { return "uncomparable" }
+
+func TestStopSignalAgreesWithErrorsIs(t *testing.T) {
+	plain := errors.New("plain")
+	chains := map[string]error{
+		"nil":                nil,
+		"plain":              plain,
+		"overloaded":         ErrOverloaded,
+		"unsafe":             ErrUnsafeRetry,
+		"wrapped_unsafe":     fmt.Errorf("a: %w", fmt.Errorf("b: %w", ErrUnsafeRetry)),
+		"both_wrapped":       fmt.Errorf("x: %w: %w", ErrUnsafeRetry, ErrOverloaded),
+		"wrapped_overloaded": fmt.Errorf("a: %w", fmt.Errorf("%w", ErrOverloaded)),
+		"joined":             errors.Join(plain, ErrOverloaded),
+		"is_method":          fmt.Errorf("a: %w", isTarget{ErrUnsafeRetry}),
+		"marked":             Retryable(fmt.Errorf("a: %w", ErrOverloaded)),
+		"unmarked":           unmarked{fmt.Errorf("a: %w", ErrUnsafeRetry)},
+		"inner_give_up":      &Error{Reason: ErrRetryBudget, Last: plain},
+		"uncomparable":       fmt.Errorf("a: %w", uncomparable{parts: []string{"x"}}),
+	}
+	for name, err := range chains {
+		t.Run(name, func(t *testing.T) {
+			var want error
+			switch {
+			case errors.Is(err, ErrOverloaded):
+				want = ErrOverloaded
+			case errors.Is(err, ErrUnsafeRetry):
+				want = ErrUnsafeRetry
+			}
+			assert.Equal(t, want, stopSignal(err))
+		})
+	}
+}

@@ -105,8 +105,7 @@ func (j *Jobs) Decide(ctx context.Context, id string, runErr error) (Decision, e
 	}
 
 	c := call{p: j.policy, clock: j.policy.clock(), maxAttempts: j.policy.maxAttempts()}
-	now := c.clock.Now()
-	_, serverDelay, _, stop := c.classify(runErr, false, now)
+	_, serverDelay, _, stop := c.classify(runErr, false)
 	if (stop == ErrNotRetryable && isGiveUp(runErr)) || stop == ErrOverloaded {
 		// A Do inside the job gave up after its own attempts, or the
 		// dependency is overloaded: waiting that out is what this layer is

@@ -166,25 +166,23 @@ func (p *Policy) Validate() error {
 		return nil
 	}
 
-	if p.MaxAttempts < 0 && p.MaxAttempts != Unlimited {
+	// Plain comparisons, not a table: Validate runs on every call, and
+	// building a table of names costs more than the call it guards.
+	switch {
+	case p.MaxAttempts < 0 && p.MaxAttempts != Unlimited:
 		return invalid("MaxAttempts", p.MaxAttempts, "must be positive, 0 or Unlimited")
-	}
-	for _, f := range [...]struct {
-		name string
-		d    time.Duration
-		ok   time.Duration // the one negative value allowed, if any
-		rule string
-	}{
-		{"InitialDelay", p.InitialDelay, NoDelay, "must not be negative, except NoDelay"},
-		{"MaxDelay", p.MaxDelay, 0, "must not be negative"},
-		{"AttemptTimeout", p.AttemptTimeout, Unlimited, unlimitedRule},
-		{"TimeLimit", p.TimeLimit, Unlimited, unlimitedRule},
-		{"FailureTimeLimit", p.FailureTimeLimit, Unlimited, unlimitedRule},
-		{"MaxServerDelay", p.MaxServerDelay, Unlimited, unlimitedRule},
-	} {
-		if f.d < 0 && (f.ok == 0 || f.d != f.ok) {
-			return invalid(f.name, f.d, f.rule)
-		}
+	case p.InitialDelay < 0 && p.InitialDelay != NoDelay:
+		return invalid("InitialDelay", p.InitialDelay, "must not be negative, except NoDelay")
+	case p.MaxDelay < 0:
+		return invalid("MaxDelay", p.MaxDelay, "must not be negative")
+	case p.AttemptTimeout < 0 && p.AttemptTimeout != Unlimited:
+		return invalid("AttemptTimeout", p.AttemptTimeout, unlimitedRule)
+	case p.TimeLimit < 0 && p.TimeLimit != Unlimited:
+		return invalid("TimeLimit", p.TimeLimit, unlimitedRule)
+	case p.FailureTimeLimit < 0 && p.FailureTimeLimit != Unlimited:
+		return invalid("FailureTimeLimit", p.FailureTimeLimit, unlimitedRule)
+	case p.MaxServerDelay < 0 && p.MaxServerDelay != Unlimited:
+		return invalid("MaxServerDelay", p.MaxServerDelay, unlimitedRule)
 	}
 
 	m := p.Multiplier

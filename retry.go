@@ -87,7 +87,7 @@ func DoValue[T any](ctx context.Context, p *Policy,
 	if c.outer = layerFrom(ctx); c.outer != nil {
 		c.depth = c.outer.depth + 1
 	}
-	c.start = c.clock.Now()
+	c.start = readStart(c.clock)
 	for n := 1; ; n++ {
 		if err := c.beforeAttempt(ctx); err != nil {
 			return zero, err
@@ -113,7 +113,7 @@ type call struct {
 	p           *Policy
 	clock       Clock
 	maxAttempts int
-	start       time.Time
+	start       callStart
 	failedAt    time.Time // end of the first failed attempt
 	attempts    int
 	last        error
@@ -130,14 +130,14 @@ func (c *call) beforeAttempt(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return c.giveUpContext(ctx)
 	}
-	if c.attempts > 0 && c.bounded() && c.pastTimeLimit(c.clock.Now()) {
+	if c.attempts > 0 && c.bounded() && c.pastTimeLimit(c.now()) {
 		return c.giveUp(ErrTimeLimit, nil)
 	}
 	if c.p == nil || c.p.Limiter == nil {
 		return nil
 	}
 
-	now := c.clock.Now()
+	now := c.now()
 	wait, cancel, err := c.p.Limiter.Reserve(now)
 	if err != nil {
 		return c.giveUp(ErrLimiter, err)
@@ -156,7 +156,7 @@ func (c *call) beforeAttempt(ctx context.Context) error {
 	}
 	if err := c.wait(ctx, wait); err != nil {
 		if cancel != nil {
-			cancel(c.clock.Now())
+			cancel(c.now())
 		}
 		return err
 	}
@@ -172,15 +172,18 @@ func (c *call) afterFailure(ctx context.Context, err error, timedOut bool) error
 		// The mark has done its work here; an outer loop must not see it.
 		c.last = m.err
 	}
-	now := c.clock.Now()
-	if c.failedAt.IsZero() {
-		c.failedAt = now
+	var now time.Time
+	if c.needsNow(ctx) {
+		now = c.now()
+		if c.failedAt.IsZero() {
+			c.failedAt = now
+		}
 	}
 
 	if ctx.Err() != nil {
 		return c.giveUpContext(ctx)
 	}
-	reason, serverDelay, asked, stop := c.classify(err, timedOut, now)
+	reason, serverDelay, asked, stop := c.classify(err, timedOut)
 	c.serverDelay = serverDelay
 	c.observe(err, now, asked)
 	if stop != nil {
@@ -207,7 +210,7 @@ func (c *call) afterFailure(ctx context.Context, err error, timedOut bool) error
 	if c.p != nil && c.p.Hooks.OnRetry != nil {
 		c.p.Hooks.OnRetry(c.ctx, Event{Attempt: c.attempts, MaxAttempts: c.limitForEvents(),
 			Depth: c.depth, Err: err, Reason: reason, Delay: delay, ServerDelay: serverDelay,
-			Elapsed: now.Sub(c.start)})
+			Elapsed: now.Sub(c.start.time())})
 	}
 	return c.wait(ctx, delay)
 }
@@ -217,12 +220,12 @@ func (c *call) afterFailure(ctx context.Context, err error, timedOut bool) error
 // none). The order: the overload and unsafe signals, a mark made by the function, a
 // timeout, an inner loop's give-up (a server delay too long for it is
 // retried here, after the delay), the classifiers.
-func (c *call) classify(err error, timedOut bool, now time.Time) (
+func (c *call) classify(err error, timedOut bool) (
 	why string, serverDelay time.Duration, asked bool, stop error) {
-	if errors.Is(err, ErrOverloaded) {
+	switch stopSignal(err) {
+	case ErrOverloaded:
 		return "", 0, false, ErrOverloaded
-	}
-	if errors.Is(err, ErrUnsafeRetry) {
+	case ErrUnsafeRetry:
 		return "", 0, false, ErrNotRetryable
 	}
 	if m := findMark(err); m != nil {
@@ -232,11 +235,11 @@ func (c *call) classify(err error, timedOut bool, now time.Time) (
 		if m.after {
 			return "marked retryable", m.delay, true, nil
 		}
-		d, asked := c.askedDelay(err, now)
+		d, asked := c.askedDelay(err)
 		return "marked retryable", d, asked, nil
 	}
 
-	serverDelay, asked = c.askedDelay(err, now)
+	serverDelay, asked = c.askedDelay(err)
 	if timedOut {
 		return "attempt timeout", serverDelay, asked, nil
 	}
@@ -267,7 +270,7 @@ func (c *call) classify(err error, timedOut bool, now time.Time) (
 
 // askedDelay is the delay a server asked for, as an inner loop's *Error
 // reports it or as the headers of a *StatusError in err say.
-func (c *call) askedDelay(err error, now time.Time) (time.Duration, bool) {
+func (c *call) askedDelay(err error) (time.Duration, bool) {
 	if inner, ok := asType[*Error](err); ok && inner != nil && inner.ServerDelay > 0 {
 		// An inner loop already read the server's answer (and may have
 		// given up because it could not wait that long).
@@ -278,7 +281,9 @@ func (c *call) askedDelay(err error, now time.Time) (time.Duration, bool) {
 	if !ok || status == nil || status.Header == nil {
 		return 0, false
 	}
-	return ParseRetryAfter(status.Header, now)
+	// The clock itself, not c.now: an HTTP date is read against the wall
+	// clock, which c.now may have strayed from.
+	return ParseRetryAfter(status.Header, c.clock.Now())
 }
 
 // nextDelay returns the wait before the next attempt: the schedule's
@@ -312,14 +317,35 @@ var errNilBackOff = errors.New("Policy.Backoff returned a nil backoff.BackOff")
 // checkWait refuses a wait of d from now that would end after the context's
 // deadline or the policy's time limits.
 func (c *call) checkWait(ctx context.Context, now time.Time, d time.Duration) error {
+	deadline, hasDeadline := ctx.Deadline()
+	bounded := c.bounded()
+	if !hasDeadline && !bounded {
+		return nil
+	}
 	end := now.Add(d)
-	if deadline, ok := ctx.Deadline(); ok && end.After(deadline) {
+	if hasDeadline && end.After(deadline) {
 		return c.giveUp(ErrDeadline, context.DeadlineExceeded)
 	}
-	if c.pastTimeLimit(end) {
+	if bounded && c.pastTimeLimit(end) {
 		return c.giveUp(ErrTimeLimit, nil)
 	}
 	return nil
+}
+
+// needsNow reports whether anything after a failed attempt reads the time:
+// a deadline or time limit to check the wait against, an adaptive limiter
+// to tell, a budget to draw from, a hook to report the elapsed time to (a
+// time limit also needs the end of the first failure). A loop with none of
+// them does not read the clock between attempts.
+func (c *call) needsNow(ctx context.Context) bool {
+	if _, ok := ctx.Deadline(); ok || c.bounded() {
+		return true
+	}
+	if c.p == nil {
+		return false
+	}
+	_, observer := c.p.Limiter.(Observer)
+	return observer || c.p.Budget != nil || c.p.Hooks.OnRetry != nil
 }
 
 // bounded reports whether any time limit binds this loop, so that the clock
@@ -352,7 +378,7 @@ func (c *call) limitEnd() time.Time {
 		return end
 	}
 	if l := c.p.TimeLimit; l > 0 {
-		earliest(c.start.Add(l))
+		earliest(c.start.time().Add(l))
 	}
 	if l := c.p.FailureTimeLimit; l > 0 && !c.failedAt.IsZero() {
 		earliest(c.failedAt.Add(l))
@@ -397,7 +423,7 @@ func (c *call) giveUpContext(ctx context.Context) error {
 // giveUp builds the error to return and calls the give-up hook.
 func (c *call) giveUp(reason, cause error) error {
 	err := &Error{Reason: reason, Attempts: c.attempts, Last: c.last, Cause: cause,
-		ServerDelay: c.serverDelay, Elapsed: c.clock.Now().Sub(c.start)}
+		ServerDelay: c.serverDelay, Elapsed: c.now().Sub(c.start.time())}
 	if c.p != nil && c.p.Hooks.OnGiveUp != nil {
 		c.p.Hooks.OnGiveUp(c.ctx, err)
 	}
@@ -427,9 +453,9 @@ func (c *call) succeeded() {
 	if c.p == nil || (c.p.Budget == nil && c.p.Limiter == nil && c.p.Hooks.OnSuccess == nil) {
 		return
 	}
-	now := c.clock.Now()
+	now := c.now()
 	if h := c.p.Hooks.OnSuccess; h != nil {
-		h(c.ctx, c.attempts+1, now.Sub(c.start))
+		h(c.ctx, c.attempts+1, now.Sub(c.start.time()))
 	}
 	if c.p.Budget != nil {
 		c.p.Budget.Deposit(now)
