@@ -14,17 +14,6 @@ import (
 // maxReleaseSpread bounds how far the end of a cool-down is spread out.
 const maxReleaseSpread = time.Second
 
-// Pacing. Once a host has turned requests away twice, the gate knows how
-// many it admitted in between, and from then on spaces every request (first
-// attempts and retries alike) at that rate, a little faster (paceSpeedUp)
-// so that the limit is still met now and then and the rate stays current.
-// Pacing ends when no answer has asked to hold back for a while: at least
-// minPaceHold, and at least twice the span the rate was learned over.
-const (
-	paceSpeedUp = 1.05
-	minPaceHold = time.Second
-)
-
 // coolDowns holds one gate per key (host, by default).
 type coolDowns struct {
 	mu        sync.Mutex
@@ -70,7 +59,7 @@ const minSweep = 64
 func (g *gate) idle(now time.Time) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return !now.Before(g.until) && !g.pacing(now) && g.anchor.IsZero()
+	return !now.Before(g.until) && !g.pace.paced(now)
 }
 
 // gate pauses every caller of one host until the time the host asked for,
@@ -79,22 +68,12 @@ type gate struct {
 	mu     sync.Mutex
 	until  time.Time
 	spread time.Duration
-
-	// anchor is the reset time of the latest hold-back answer to a request
-	// sent at or after the previous anchor; admitted counts the successes
-	// to requests sent at or after it. The next such answer gives a sample
-	// of the host's spacing: (its reset - anchor) / admitted.
-	anchor   time.Time
-	admitted int
-	interval time.Duration // the learned spacing; 0 until learned
-	hold     time.Duration // how long pacing outlives a hold-back answer
-	pacedTo  time.Time     // the end of pacing
-	next     time.Time     // the next free slot while pacing
+	pace   pacer
 }
 
 // pause closes the gate until now+d, unless it is already closed longer,
-// and learns the host's rate from it. sent is when the request that was
-// answered went out.
+// and, when learn, paces the host from then on. sent is when the request
+// that was answered went out.
 func (g *gate) pause(sent, now time.Time, d time.Duration, learn bool) {
 	reset := now.Add(d)
 	g.mu.Lock()
@@ -104,49 +83,26 @@ func (g *gate) pause(sent, now time.Time, d time.Duration, learn bool) {
 		g.spread = min(d/2, maxReleaseSpread)
 	}
 	if learn {
-		g.learn(sent, reset)
+		g.pace.throttled(sent, now, reset)
 	}
-	if g.interval > 0 {
-		if end := reset.Add(g.hold); end.After(g.pacedTo) {
-			g.pacedTo = end
-		}
-		if g.until.After(g.next) {
-			g.next = g.until
-		}
+	if g.pace.paced(now) && g.until.After(g.pace.next) {
+		g.pace.next = g.until
 	}
 }
 
-// learn takes a sample of the host's spacing from a hold-back answer whose
-// request was sent in the current period (at or after the anchor).
-func (g *gate) learn(sent, reset time.Time) {
-	if sent.Before(g.anchor) || !reset.After(g.anchor) {
-		return
-	}
-	if g.admitted > 0 && !g.anchor.IsZero() {
-		span := reset.Sub(g.anchor)
-		sample := span / time.Duration(g.admitted)
-		if g.interval == 0 {
-			g.interval = sample
-		} else {
-			g.interval = (3*g.interval + sample) / 4
-		}
-		g.hold = max(minPaceHold, 2*span)
-	}
-	g.anchor, g.admitted = reset, 0
+// throttled paces the host after an answer that turned a request away
+// without asking for a pause.
+func (g *gate) throttled(sent, now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.pace.throttled(sent, now, now)
 }
 
 // admit counts a success to a request sent at sent.
 func (g *gate) admit(sent time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if !g.anchor.IsZero() && !sent.Before(g.anchor) {
-		g.admitted++
-	}
-}
-
-// pacing reports whether requests at t are paced. g.mu must be held.
-func (g *gate) pacing(t time.Time) bool {
-	return g.interval > 0 && t.Before(g.pacedTo)
+	g.pace.admits.add(sent)
 }
 
 // wait returns how long a caller arriving at now must wait: 0 when the
@@ -162,7 +118,7 @@ func (g *gate) wait(now time.Time, u float64) time.Duration {
 		// delay a lone caller's retry by up to half its wait.
 		return 0
 	}
-	if g.pacing(g.until) {
+	if g.pace.paced(g.until) {
 		return g.until.Sub(now)
 	}
 	return g.until.Sub(now) + time.Duration(u*float64(g.spread))
@@ -178,19 +134,12 @@ func (g *gate) closedFor(now time.Time) time.Duration {
 }
 
 // slot reserves the next turn of a caller arriving at now, when the host
-// is paced, and returns how long the caller waits for it (0 when not paced).
-func (g *gate) slot(now time.Time) time.Duration {
+// is paced, and returns how long the caller waits for it (0 when not
+// paced); see pacer.slot for a turn that is too far ahead to reserve.
+func (g *gate) slot(now time.Time) (wait time.Duration, reserved bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if !g.pacing(now) {
-		return 0
-	}
-	at := now
-	if g.next.After(at) {
-		at = g.next
-	}
-	g.next = at.Add(time.Duration(float64(g.interval) / paceSpeedUp))
-	return at.Sub(now)
+	return g.pace.slot(now)
 }
 
 // observe counts a success towards the host's rate, and closes the gate
@@ -218,6 +167,9 @@ func (g *gate) observe(resp *http.Response, sent, now time.Time) time.Duration {
 	if d, ok := structuredReset(h.Get("Ratelimit")); ok && d > 0 {
 		g.pause(sent, now, d, learn)
 		return d
+	}
+	if learn && retry.IsRateLimited(code, h) {
+		g.throttled(sent, now)
 	}
 	return 0
 }
@@ -307,7 +259,9 @@ func (l gateLimiter) Reserve(now time.Time) (time.Duration, func(time.Time), err
 		// than hold every call to the host that long.
 		return 0, nil, nil
 	}
-	d += rt.gate.slot(now.Add(d))
+	turn, reserved := rt.gate.slot(now.Add(d))
+	d += turn
+	rt.turnOwed = !reserved
 	next := rt.t.policy.Limiter
 	if d > 0 || next == nil {
 		rt.slotOwed = d > 0 && next != nil

@@ -65,15 +65,15 @@ func TestGateObserve(t *testing.T) {
 func TestGateReleaseSpread(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var g gate
-	g.pause(now, now, 10*time.Second, true)
+	g.pause(now, now, 10*time.Second, false)
 	assert.Equal(t, 10*time.Second, g.wait(now, 0))
 	assert.Equal(t, 10*time.Second+maxReleaseSpread/2, g.wait(now, 0.5))
-	g.pause(now, now, 2*time.Second, true) // shorter: the longer pause stands
+	g.pause(now, now, 2*time.Second, false) // shorter: the longer pause stands
 	assert.Equal(t, 10*time.Second, g.wait(now, 0))
 	assert.Zero(t, g.wait(now.Add(10*time.Second), 0.9), "open once the time has come")
 
 	var short gate
-	short.pause(now, now, 100*time.Millisecond, true)
+	short.pause(now, now, 100*time.Millisecond, false)
 	assert.Equal(t, 125*time.Millisecond, short.wait(now, 0.5), "spread is half the pause")
 }
 
@@ -81,26 +81,75 @@ func TestGatePacesAtLearnedRate(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
 	var g gate
-	g.pause(t0, t0, time.Second, true) // the first 429: the window resets at 1s
-	assert.Zero(t, g.slot(at(time.Second)), "no rate learned yet")
-
-	g.admit(at(500 * time.Millisecond)) // sent before the reset: not counted
-	for i := range 100 {
-		g.admit(at(time.Second + time.Duration(i)*time.Millisecond))
+	for i := range 20 { // the host admits 20 in the first 200ms
+		g.admit(at(time.Duration(i) * 10 * time.Millisecond))
 	}
-	// A request sent before the reset is turned away late: it teaches nothing.
-	g.pause(at(900*time.Millisecond), at(1100*time.Millisecond), 900*time.Millisecond, true)
-	assert.Zero(t, g.slot(at(2*time.Second)), "no rate learned yet")
+	assert.Zero(t, slot(&g, at(300*time.Millisecond)), "not paced before a throttle")
 
-	// The window of 1s admitted 100: one request every 10ms, paced 5% faster.
-	g.pause(at(1200*time.Millisecond), at(1200*time.Millisecond), 800*time.Millisecond,
-		true)
-	learned := 10 * time.Millisecond
-	step := time.Duration(float64(learned) / paceSpeedUp)
-	now := at(1500 * time.Millisecond)
-	assert.Equal(t, 500*time.Millisecond, g.wait(now, 0.9), "no spread while paced")
-	assert.Equal(t, 500*time.Millisecond, g.slot(now), "slots start when the gate opens")
-	assert.Equal(t, 500*time.Millisecond+step, g.slot(now))
-	assert.Equal(t, step, g.slot(at(2*time.Second+step)), "the third slot")
-	assert.Zero(t, g.slot(at(5*time.Second)), "pacing ends 2s after the reset")
+	// The first throttle, with a pause of 1s: 20 a second from the reset.
+	g.pause(at(300*time.Millisecond), at(300*time.Millisecond), time.Second, true)
+	assert.Equal(t, 700*time.Millisecond, g.wait(at(600*time.Millisecond), 0.9),
+		"no spread while paced")
+	now := at(1300 * time.Millisecond)
+	assert.Equal(t, time.Duration(0), slot(&g, now), "the first slot is at the reset")
+	assert.Equal(t, 50*time.Millisecond, slot(&g, now), "then one every 1/20s")
+
+	// A throttle to a request sent before the cut tells nothing new.
+	g.throttled(at(200*time.Millisecond), at(1400*time.Millisecond))
+	assert.Equal(t, 20.0, g.pace.perSec)
+
+	// Without throttles the rate grows fast: x1.5 each 250ms.
+	slot(&g, at(1300*time.Millisecond+2*paceGrowEvery))
+	assert.InDelta(t, 20*paceFast*paceFast, g.pace.perSec, 1e-9)
+
+	// A throttle cuts it by paceCut, and growth after a cut is slow.
+	for i := range 40 { // the host admitted 40 in the last second
+		g.admit(at(1100*time.Millisecond + time.Duration(i)*20*time.Millisecond))
+	}
+	cut := at(2 * time.Second)
+	g.throttled(cut, cut)
+	assert.InDelta(t, 45*paceCut, g.pace.perSec, 1e-9)
+	slot(&g, cut.Add(paceGrowEvery))
+	assert.InDelta(t, 45*paceCut*paceSlow, g.pace.perSec, 1e-9, "slow after a cut")
+
+	// The same overload seen late cuts nothing.
+	g.throttled(cut.Add(paceCutHold-time.Millisecond), cut.Add(paceCutHold))
+	assert.InDelta(t, 45*paceCut*paceSlow, g.pace.perSec, 1e-9, "within the cut hold")
+
+	// A later throttle cuts to what the host admitted, when that is less,
+	// but never below half at once.
+	for i := range 20 {
+		g.admit(cut.Add(1100*time.Millisecond + time.Duration(i)*40*time.Millisecond))
+	}
+	later := cut.Add(2 * time.Second)
+	before := g.pace.perSec
+	g.throttled(later, later)
+	assert.Equal(t, 20.0, g.pace.perSec, "the host admitted 20 in the last second")
+	g.throttled(later.Add(paceCutHold), later.Add(paceCutHold))
+	assert.Equal(t, 10.0, g.pace.perSec, "the 10 admitted in the last second, which is also half")
+	assert.Less(t, 20.0, before*paceCut)
+
+	end := later.Add(paceCutHold + paceHold)
+	assert.Zero(t, slot(&g, end), "pacing ends paceHold after the last throttle")
+	assert.True(t, g.idle(end))
+}
+
+func TestGateThrottleWithoutAdmissions(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var g gate
+	g.throttled(t0, t0) // a 429 before anything was admitted
+	assert.Equal(t, minPace, g.pace.perSec)
+	assert.Zero(t, slot(&g, t0))
+	d, reserved := g.slot(t0)
+	assert.Equal(t, paceHorizon, d, "a turn 1s away is too far to reserve")
+	assert.False(t, reserved)
+}
+
+// slot returns the wait for a turn that must be reserved.
+func slot(g *gate, now time.Time) time.Duration {
+	d, reserved := g.slot(now)
+	if !reserved {
+		panic("turn not reserved")
+	}
+	return d
 }

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -176,3 +177,102 @@ func TestManyHostsDoNotPileUp(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestTurnsTakenBeforePauseAreRetaken: callers that took their limiter
+// slots one after another, and then found the host paused, must not all
+// send when the pause ends (a breaker saw a fleet exceed its limiter so).
+func TestTurnsTakenBeforePauseAreRetaken(t *testing.T) {
+	clk := retrytest.NewClock()
+	release, limitedArrived := make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	var arrivals []time.Duration
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/limited" {
+			close(limitedArrived)
+			<-release
+			w.Header().Set("Retry-After", "5")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	base := &http.Transport{}
+	defer base.CloseIdleConnections()
+	// The time a request is sent is taken as the transport hands it on:
+	// the server may see it after the clock has moved on.
+	sent := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.URL.Path != "/limited" {
+			mu.Lock()
+			arrivals = append(arrivals, clk.Now().Sub(retrytest.Epoch))
+			mu.Unlock()
+		}
+		return base.RoundTrip(r)
+	})
+	lim, err := retry.NewRateLimiter(time.Second, 1)
+	require.NoError(t, err)
+	p := &retry.Policy{Clock: clk, AttemptTimeout: retry.Unlimited, MaxAttempts: 1,
+		Limiter: lim}
+	client := &http.Client{Transport: retryhttp.NewTransport(sent, p)}
+	get := func(path string, done chan<- error) {
+		resp, err := client.Get(srv.URL + path)
+		if err == nil {
+			readAll(t, resp)
+		}
+		done <- err
+	}
+
+	// The first request takes the limiter's token; its answer is held.
+	first := make(chan error, 1)
+	go get("/limited", first)
+	bound, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	<-limitedArrived
+
+	// Two more take slots at 1s and 2s, then the 429 pauses the host to 5s.
+	others := make(chan error, 2)
+	go get("/a", others)
+	require.NoError(t, clk.BlockUntil(bound, 1))
+	go get("/b", others)
+	require.NoError(t, clk.BlockUntil(bound, 2))
+	close(release)
+	require.NoError(t, <-first)
+
+	// One step at a time: /a wakes at 1s and meets the pause, /b at 2s.
+	for range 2 {
+		clk.AdvanceToNext()
+		require.NoError(t, clk.BlockUntil(bound, 2))
+	}
+
+	// Both wake at 5s. The clock stands still until one has sent and the
+	// other sent too or waits; then it jumps to each wait's end.
+	clk.AdvanceToNext()
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(arrivals) == 2 || (len(arrivals) == 1 && clk.Pending() == 1)
+	}, 5*time.Second, time.Millisecond)
+	driving, stop := context.WithCancel(context.Background())
+	driven := make(chan struct{})
+	go func() {
+		defer close(driven)
+		for clk.BlockUntil(driving, 1) == nil {
+			clk.AdvanceToNext()
+		}
+	}()
+	require.NoError(t, <-others)
+	require.NoError(t, <-others)
+	stop()
+	<-driven
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, arrivals, 2)
+	assert.GreaterOrEqual(t, arrivals[0], 5*time.Second, "held by the pause")
+	assert.GreaterOrEqual(t, arrivals[1]-arrivals[0], time.Second,
+		"the limiter's spacing holds after the pause")
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -31,6 +31,10 @@ type roundTrip struct {
 	// limiter has yet to give it a slot (see gateLimiter).
 	slotOwed bool
 
+	// turnOwed says the host is paced and this caller has yet to get its
+	// turn (see pacer.slot).
+	turnOwed bool
+
 	// heldBack says the gate or the policy's limiter made this caller
 	// wait before the attempt, so another process may have paused the
 	// host meanwhile (see waitGate).
@@ -41,6 +45,9 @@ type roundTrip struct {
 // cool-down, then send the request once under the attempt timeout.
 func (rt *roundTrip) attempt(ctx context.Context) (*http.Response, error) {
 	if err := rt.waitGate(ctx); err != nil {
+		return nil, err
+	}
+	if err := rt.waitTurn(ctx); err != nil {
 		return nil, err
 	}
 	if err := rt.waitSlot(ctx); err != nil {
@@ -225,7 +232,28 @@ func (rt *roundTrip) waitGate(ctx context.Context) error {
 		if err := rt.sleep(ctx, d, nil); err != nil {
 			return err
 		}
+		// A turn taken before the pause is spent: callers that took theirs
+		// one after another must not all go when it ends.
+		rt.slotOwed = rt.t.policy.Limiter != nil
+		rt.turnOwed = true
 	}
+}
+
+// waitTurn waits for this caller's turn while the host is paced, when it
+// was too far ahead to reserve before the attempt.
+func (rt *roundTrip) waitTurn(ctx context.Context) error {
+	clock := rt.clock()
+	for rt.turnOwed {
+		d, reserved := rt.gate.slot(clock.Now())
+		rt.turnOwed = !reserved
+		if d <= 0 {
+			continue
+		}
+		if err := rt.sleep(ctx, d, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // waitSlot takes the slot of the policy's limiter that a caller held back
