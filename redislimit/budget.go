@@ -44,7 +44,9 @@ const (
 //
 // Make one with NewBudget; the zero Budget (and a nil *Budget) allows
 // every retry and counts nothing, like a nil *retry.Budget. A Budget is
-// safe for concurrent use and starts no goroutine.
+// safe for concurrent use; like the other types of this package it makes
+// each Redis call in a goroutine of its own, which a hung Redis can keep
+// alive past the timeout (see the package doc).
 type Budget struct {
 	conn     conn
 	key      string
@@ -75,7 +77,7 @@ var _ retry.RetryBudget = (*Budget)(nil)
 // and means nothing to a Budget.
 func NewBudget(client redis.UniversalClient, key string, ratio, minPerSecond float64,
 	opts ...Option) (*Budget, error) {
-	if client == nil {
+	if isNil(client) {
 		return nil, errors.New("retry: redis budget client is nil")
 	}
 	if key == "" {

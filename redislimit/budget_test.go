@@ -70,6 +70,8 @@ func TestNewBudget(t *testing.T) {
 		{name: "ok", giveClient: client, giveKey: "k", giveRatio: 0.1, giveMin: 1},
 		{name: "nil_client", giveKey: "k", giveRatio: 0.1, giveMin: 1,
 			wantErr: "retry: redis budget client is nil"},
+		{name: "typed_nil_client", giveClient: (*redis.Client)(nil), giveKey: "k",
+			giveRatio: 0.1, giveMin: 1, wantErr: "retry: redis budget client is nil"},
 		{name: "empty_key", giveClient: client, giveRatio: 0.1, giveMin: 1,
 			wantErr: "retry: redis budget key is empty"},
 		{name: "negative_ratio", giveClient: client, giveKey: "k", giveRatio: -1, giveMin: 1,

@@ -3,6 +3,7 @@ package redislimit
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sync"
 	"time"
 
@@ -128,4 +129,14 @@ func (c *conn) run(s *redis.Script, keys []string, want int, args ...any) ([]int
 		return nil, fmt.Errorf("retry: %s: no answer within %v: %w",
 			c.what, c.timeout, ctx.Err())
 	}
+}
+
+// isNil reports whether client is nil, or a nil pointer in the interface
+// (a nil *redis.Client, say), which would crash the first call instead.
+func isNil(client redis.UniversalClient) bool {
+	if client == nil {
+		return true
+	}
+	v := reflect.ValueOf(client)
+	return v.Kind() == reflect.Pointer && v.IsNil()
 }

@@ -41,5 +41,14 @@
 // is down each process answers from a local retry.Budget, whose floor then
 // counts once per process.
 //
+// Each Redis call runs in a goroutine of its own, so that the caller can
+// give up on it at the timeout even though go-redis follows a context's
+// deadline only with ContextTimeoutEnabled. When Redis hangs rather than
+// fails, that goroutine lives on until the client's own ReadTimeout (3s by
+// default) ends the call; once one has timed out, at most one call a
+// probe interval gets that far.
+// Set the client's ReadTimeout and WriteTimeout near the timeout to bound
+// them, or ContextTimeoutEnabled to end them with it.
+//
 // None of them owns the client: close it yourself.
 package redislimit

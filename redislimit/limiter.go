@@ -33,7 +33,7 @@ type Limiter struct {
 // or longer than a year, a burst below 1, or a bad option.
 func New(client redis.UniversalClient, key string, interval time.Duration, burst int,
 	opts ...Option) (*Limiter, error) {
-	if client == nil {
+	if isNil(client) {
 		return nil, errors.New("retry: redis limiter client is nil")
 	}
 	if key == "" {
@@ -45,6 +45,13 @@ func New(client redis.UniversalClient, key string, interval time.Duration, burst
 		return nil, err
 	}
 
+	us := int64((interval + time.Microsecond - 1) / time.Microsecond)
+	if span := maxExactMicros / us; int64(burst-1) > span {
+		// Lua's numbers are doubles: past 2^53 µs the arithmetic of the
+		// script would round, or overflow to another burst entirely.
+		return nil, fmt.Errorf("retry: redis limiter burst %d with interval %v spans more "+
+			"than 2^53 µs (about 285 years); use a burst of at most %d", burst, interval, span+1)
+	}
 	set, err := newSettings(opts)
 	if err != nil {
 		return nil, err
@@ -57,7 +64,6 @@ func New(client redis.UniversalClient, key string, interval time.Duration, burst
 		return nil, fmt.Errorf("retry: redis limiter fallback: %w", err)
 	}
 
-	us := int64((interval + time.Microsecond - 1) / time.Microsecond)
 	return &Limiter{conn: set.conn(client, fmt.Sprintf("redis limiter key %q", key)),
 		key: key, interval: us, tau: int64(burst-1) * us, fallback: fb}, nil
 }
@@ -113,6 +119,9 @@ func (l *Limiter) reserve() (reservation, error) {
 }
 
 var errNotMade = errors.New("retry: redis limiter not made by New")
+
+// maxExactMicros is the largest count of µs the script computes exactly.
+const maxExactMicros = 1 << 53
 
 // String describes the limiter, as in `1 call every 100ms, burst 1, shared
 // in Redis key "limit:api"`.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -129,8 +130,19 @@ func TestNew(t *testing.T) {
 		{name: "ok", giveClient: client, giveKey: "k", giveInterval: time.Second, giveBurst: 1},
 		{name: "nil_client", giveKey: "k", giveInterval: time.Second, giveBurst: 1,
 			wantErr: "retry: redis limiter client is nil"},
+		{name: "typed_nil_client", giveClient: (*redis.Client)(nil), giveKey: "k",
+			giveInterval: time.Second, giveBurst: 1,
+			wantErr: "retry: redis limiter client is nil"},
 		{name: "empty_key", giveClient: client, giveInterval: time.Second, giveBurst: 1,
 			wantErr: "retry: redis limiter key is empty"},
+		{name: "burst_overflows", giveClient: client, giveKey: "k", giveInterval: time.Second,
+			giveBurst: math.MaxInt, wantErr: "retry: redis limiter burst 9223372036854775807 " +
+				"with interval 1s spans more than 2^53 µs (about 285 years); " +
+				"use a burst of at most 9007199255"},
+		{name: "burst_past_exact", giveClient: client, giveKey: "k",
+			giveInterval: 8760 * time.Hour, giveBurst: math.MaxInt32,
+			wantErr: "retry: redis limiter burst 2147483647 with interval 8760h0m0s spans " +
+				"more than 2^53 µs (about 285 years); use a burst of at most 286"},
 		{name: "zero_interval", giveClient: client, giveKey: "k", giveBurst: 1,
 			wantErr: "retry: rate limiter interval 0s must be positive"},
 		{name: "zero_burst", giveClient: client, giveKey: "k", giveInterval: time.Second,

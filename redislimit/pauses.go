@@ -3,6 +3,7 @@ package redislimit
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -36,7 +37,7 @@ var _ retryhttp.SharedPauses = (*Pauses)(nil)
 // Redis. It returns an error for a nil client or an empty prefix (which
 // would put hosts' names among the other keys of the database).
 func NewPauses(client redis.UniversalClient, prefix string, opts ...Option) (*Pauses, error) {
-	if client == nil {
+	if isNil(client) {
 		return nil, errors.New("retry: redis pauses client is nil")
 	}
 	if prefix == "" {
@@ -62,7 +63,10 @@ func (p *Pauses) Pause(key string, d time.Duration) {
 	if !p.made() || d <= 0 {
 		return
 	}
-	ms := (d + time.Millisecond - 1) / time.Millisecond
+	ms := d / time.Millisecond // rounded up below, without overflow
+	if d%time.Millisecond != 0 {
+		ms++
+	}
 	p.conn.call(pauseScript, []string{p.prefix + key}, 1, int64(ms))
 }
 
@@ -75,6 +79,9 @@ func (p *Pauses) PausedFor(key string) time.Duration {
 	vals, ok := p.conn.call(pausedScript, []string{p.prefix + key}, 1)
 	if !ok || vals[0] <= 0 {
 		return 0
+	}
+	if vals[0] > math.MaxInt64/int64(time.Millisecond) {
+		return math.MaxInt64 // the longest Duration: a pause of centuries
 	}
 	return time.Duration(vals[0]) * time.Millisecond
 }

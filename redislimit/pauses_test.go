@@ -3,6 +3,7 @@ package redislimit_test
 import (
 	"context"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -31,6 +32,8 @@ func TestNewPauses(t *testing.T) {
 	}{
 		{name: "ok", giveClient: client, givePrefix: "pause:"},
 		{name: "nil_client", givePrefix: "pause:", wantErr: "retry: redis pauses client is nil"},
+		{name: "typed_nil_client", giveClient: (*redis.ClusterClient)(nil), givePrefix: "p:",
+			wantErr: "retry: redis pauses client is nil"},
 		{name: "empty_prefix", giveClient: client,
 			wantErr: "retry: redis pauses prefix is empty"},
 		{name: "fallback_given", giveClient: client, givePrefix: "pause:",
@@ -72,7 +75,9 @@ func newPauses(t *testing.T, n int) []*redislimit.Pauses {
 		p, err := redislimit.NewPauses(client, prefix, redislimit.WithTimeout(time.Second))
 		require.NoError(t, err)
 		ps[i] = p
-		t.Cleanup(func() { _ = client.Del(context.Background(), prefix+"host").Err() })
+		t.Cleanup(func() {
+			_ = client.Del(context.Background(), prefix+"host", prefix+"long").Err()
+		})
 	}
 	return ps
 }
@@ -94,6 +99,9 @@ func TestPausesShared(t *testing.T) {
 	assert.Greater(t, a.PausedFor("host"), time.Second, "a shorter pause keeps the longer")
 	b.Pause("host", 5*time.Second)
 	assert.Greater(t, a.PausedFor("host"), 4*time.Second, "a longer pause extends it")
+
+	a.Pause("long", math.MaxInt64) // a server's 292 years must not overflow
+	assert.Greater(t, b.PausedFor("long"), 290*365*24*time.Hour, "the longest pause is shared")
 
 	assert.Zero(t, a.PausedFor("other"), "another host is not paused")
 	a.Pause("other", 0)
