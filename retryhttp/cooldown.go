@@ -248,8 +248,12 @@ type gateLimiter struct {
 	rt *roundTrip
 }
 
-func (l gateLimiter) Reserve(now time.Time) (time.Duration, func(time.Time), error) {
+func (l gateLimiter) Reserve(time.Time) (time.Duration, func(time.Time), error) {
 	rt := l.rt
+	// The executor's now may be a reading of the monotonic clock only,
+	// whose wall time strays if the system clock was set; the gate counts
+	// admissions by wall time, as its other readings of the clock do.
+	now := rt.clock().Now()
 	rt.syncShared(now)
 	d := rt.gate.wait(now, uniform(rt.t.policy.Rand))
 	if d > rt.t.maxServerDelay {
