@@ -153,22 +153,3 @@ func slot(g *gate, now time.Time) time.Duration {
 	}
 	return d
 }
-
-func TestGateFirstPaceFromTokenTime(t *testing.T) {
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	var g gate
-	for i := range 20 { // a burst of 20 went through
-		g.admit(t0.Add(time.Duration(i) * time.Millisecond))
-	}
-	// A bucket asks for the 5ms to its next token: 200 a second.
-	g.pause(t0.Add(20*time.Millisecond), t0.Add(20*time.Millisecond), 5*time.Millisecond, true)
-	assert.InDelta(t, 200, g.pace.perSec, 1e-9)
-
-	var slow gate // a window that resets in 800ms says less than its admissions
-	for i := range 20 {
-		slow.admit(t0.Add(time.Duration(i) * time.Millisecond))
-	}
-	slow.pause(t0.Add(200*time.Millisecond), t0.Add(200*time.Millisecond), 800*time.Millisecond,
-		true)
-	assert.Equal(t, 20.0, slow.pace.perSec)
-}

@@ -15,8 +15,7 @@ import (
 //
 //   - The first throttle starts pacing at the rate the host was seen to
 //     admit over the last second (counting, until the first cut, answers
-//     that come after it), or at one request per pause it asked for, if
-//     that is faster.
+//     that come after it).
 //   - While no throttle comes, the rate grows every paceGrowEvery: fast
 //     (paceFast) until the first cut, slowly (paceSlow, less after a long
 //     pause) after it, so that the rate stays current without going far
@@ -69,12 +68,6 @@ func (p *pacer) throttled(sent, now, resume time.Time) {
 		p.cut = true
 	} else {
 		p.perSec = max(admitted, minPace)
-		if pause := resume.Sub(now); pause > 0 {
-			// A token bucket asks for the time to its next token: one
-			// request a pause is its rate, where the burst it let
-			// through before says little.
-			p.perSec = max(p.perSec, float64(time.Second)/float64(pause))
-		}
 		p.cut = false
 	}
 	p.step = slowStep(resume.Sub(now))
