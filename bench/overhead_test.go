@@ -342,7 +342,8 @@ func oursClient(base http.RoundTripper, p *retry.Policy) *http.Client {
 	return &http.Client{Transport: retryhttp.NewTransport(base, p)}
 }
 
-func retryableClient(base http.RoundTripper, waitMin, waitMax time.Duration) *retryablehttp.Client {
+func retryableClient(base http.RoundTripper,
+	waitMin, waitMax time.Duration) *retryablehttp.Client {
 	return &retryablehttp.Client{
 		HTTPClient:   &http.Client{Transport: base},
 		RetryWaitMin: waitMin,
