@@ -16,6 +16,7 @@ const maxReleaseSpread = time.Second
 
 // coolDowns holds one gate per key (host, by default).
 type coolDowns struct {
+	noPacing  bool // set once, by WithoutLearnedPacing
 	mu        sync.Mutex
 	gates     map[string]*gate
 	nextSweep int
@@ -32,7 +33,7 @@ func (c *coolDowns) gate(key string, now time.Time) *gate {
 		if len(c.gates) >= c.nextSweep {
 			c.sweep(now)
 		}
-		g = &gate{}
+		g = &gate{noPacing: c.noPacing}
 		c.gates[key] = g
 	}
 	return g
@@ -65,10 +66,11 @@ func (g *gate) idle(now time.Time) bool {
 // gate pauses every caller of one host until the time the host asked for,
 // and releases them spread over a window so they do not all call at once.
 type gate struct {
-	mu     sync.Mutex
-	until  time.Time
-	spread time.Duration
-	pace   pacer
+	mu       sync.Mutex
+	until    time.Time
+	spread   time.Duration
+	pace     pacer
+	noPacing bool // WithoutLearnedPacing
 }
 
 // pause closes the gate until now+d, unless it is already closed longer,
@@ -159,7 +161,7 @@ func (g *gate) observe(resp *http.Response, sent, now time.Time) time.Duration {
 	}
 	// A server that states its quota (a remaining count) is followed to
 	// the letter; the rate is learned only from servers that do not say.
-	learn := !statesQuota(h)
+	learn := !statesQuota(h) && !g.noPacing
 	if d, ok := retry.ParseRetryAfter(h, now); ok && d > 0 {
 		g.pause(sent, now, d, learn)
 		return d

@@ -138,11 +138,31 @@ func TestGateThrottleWithoutAdmissions(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var g gate
 	g.throttled(t0, t0) // a 429 before anything was admitted
-	assert.Equal(t, minPace, g.pace.perSec)
-	assert.Zero(t, slot(&g, t0))
-	d, reserved := g.slot(t0)
-	assert.Equal(t, paceHorizon, d, "a turn 1s away is too far to reserve")
+	assert.Zero(t, slot(&g, t0), "nothing to learn a rate from: not paced")
+
+	g.admit(t0)
+	g.admit(t0.Add(time.Millisecond))
+	later := t0.Add(10 * time.Millisecond)
+	g.throttled(later, later)
+	assert.Equal(t, 2.0, g.pace.perSec, "two admitted in the last second")
+	assert.Zero(t, slot(&g, later))
+	d, reserved := g.slot(later)
+	assert.Equal(t, paceHorizon, d, "a turn 500ms away is too far to reserve")
 	assert.False(t, reserved)
+}
+
+func TestGateWithoutLearnedPacing(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	g := gate{noPacing: true}
+	for i := range 50 {
+		g.admit(t0.Add(time.Duration(i) * time.Millisecond))
+	}
+	now := t0.Add(100 * time.Millisecond)
+	g.observe(&http.Response{StatusCode: 429, Header: http.Header{}}, now, now)
+	g.observe(&http.Response{StatusCode: 429, Header: http.Header{"Retry-After": {"1"}}}, now,
+		now)
+	assert.Equal(t, time.Second, g.wait(now, 0), "the pause asked for still holds")
+	assert.Zero(t, slot(&g, now.Add(time.Second)), "but no pacing follows")
 }
 
 // slot returns the wait for a turn that must be reserved.

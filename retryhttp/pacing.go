@@ -26,6 +26,11 @@ import (
 //     late (turns taken before it, a bucket still empty) and cut nothing.
 //   - Pacing ends paceHold after the last throttle; a slot costs nothing
 //     when the callers ask for fewer.
+//
+// BUG: a host that turns away a share of requests whatever their rate
+// (every tenth, say, or a limit on one path only) drives the pace down to
+// a few a second: each throttle cuts it, as random loss slows TCP. Such a
+// host should be called with WithoutLearnedPacing.
 const (
 	paceGrowEvery = 250 * time.Millisecond
 	paceFast      = 1.5
@@ -34,6 +39,10 @@ const (
 	paceCutHold   = 2 * paceHorizon
 	paceHold      = 10 * time.Second
 	minPace       = 1.0 // calls a second, the least pacing goes down to
+
+	// minAdmitsToPace is the fewest successes over the last second from
+	// which the first throttle learns a rate.
+	minAdmitsToPace = 2
 )
 
 // pacer is the pacing state of a gate; its methods run under the gate's
@@ -67,7 +76,12 @@ func (p *pacer) throttled(sent, now, resume time.Time) {
 		p.perSec = max(min(p.perSec*paceCut, admitted), p.perSec/2, minPace)
 		p.cut = true
 	} else {
-		p.perSec = max(admitted, minPace)
+		if admitted < minAdmitsToPace {
+			// Nothing to learn a rate from (a client that has just begun,
+			// or has been paused): the pause alone, as the host asked.
+			return
+		}
+		p.perSec = admitted
 		p.cut = false
 	}
 	p.step = slowStep(resume.Sub(now))

@@ -276,3 +276,85 @@ func TestTurnsTakenBeforePauseAreRetaken(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestPauseDuringSlotWaitHolds: a caller that sleeps for its limiter slot
+// must look at the gate again before it sends; a breaker saw requests go
+// out during a pause that began while they slept.
+func TestPauseDuringSlotWaitHolds(t *testing.T) {
+	clk := retrytest.NewClock()
+	var limited atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/first":
+			w.Header().Set("Retry-After", "2")
+		case limited.Add(1) == 1:
+			w.Header().Set("Retry-After", "5")
+		default:
+			io.WriteString(w, "ok")
+			return
+		}
+		// A remaining count of zero: the pause alone, no learned pacing.
+		w.Header().Set("X-RateLimit-Remaining", "0")
+		w.WriteHeader(http.StatusTooManyRequests)
+	}))
+	defer srv.Close()
+	base := &http.Transport{}
+	defer base.CloseIdleConnections()
+	var mu sync.Mutex
+	var sent []time.Duration
+	spy := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.URL.Path != "/first" {
+			mu.Lock()
+			sent = append(sent, clk.Now().Sub(retrytest.Epoch))
+			mu.Unlock()
+		}
+		return base.RoundTrip(r)
+	})
+	lim, err := retry.NewRateLimiter(time.Second, 1)
+	require.NoError(t, err)
+	p := &retry.Policy{Clock: clk, AttemptTimeout: retry.Unlimited, MaxAttempts: 1,
+		Limiter: lim, Rand: zeroSource{}}
+	client := &http.Client{Transport: retryhttp.NewTransport(spy, p)}
+
+	resp, err := client.Get(srv.URL + "/first") // closes the gate until 2s
+	require.NoError(t, err)
+	readAll(t, resp)
+
+	done := make(chan error, 2)
+	for range 2 {
+		go func() {
+			resp, err := client.Get(srv.URL + "/next")
+			if err == nil {
+				readAll(t, resp)
+			}
+			done <- err
+		}()
+	}
+	bound, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, clk.BlockUntil(bound, 2), "both wait for the gate")
+
+	// At 2s one takes the limiter's token and sends; its 429 pauses the
+	// host until 7s while the other sleeps for its slot at 3s.
+	clk.AdvanceToNext()
+	require.NoError(t, <-done)
+	require.NoError(t, clk.BlockUntil(bound, 1))
+
+	driving, stop := context.WithCancel(context.Background())
+	driven := make(chan struct{})
+	go func() {
+		defer close(driven)
+		for clk.BlockUntil(driving, 1) == nil {
+			clk.AdvanceToNext()
+		}
+	}()
+	require.NoError(t, <-done)
+	stop()
+	<-driven
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, sent, 2)
+	assert.Equal(t, 2*time.Second, sent[0])
+	assert.GreaterOrEqual(t, sent[1], 7*time.Second, "sent during the pause")
+}

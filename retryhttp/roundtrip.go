@@ -44,13 +44,7 @@ type roundTrip struct {
 // attempt is the function the policy retries: wait out the host's
 // cool-down, then send the request once under the attempt timeout.
 func (rt *roundTrip) attempt(ctx context.Context) (*http.Response, error) {
-	if err := rt.waitGate(ctx); err != nil {
-		return nil, err
-	}
-	if err := rt.waitTurn(ctx); err != nil {
-		return nil, err
-	}
-	if err := rt.waitSlot(ctx); err != nil {
+	if err := rt.waitToSend(ctx); err != nil {
 		return nil, err
 	}
 
@@ -239,9 +233,36 @@ func (rt *roundTrip) waitGate(ctx context.Context) error {
 	}
 }
 
+// waitToSend waits out the host's pause, then this caller's pacing turn
+// and limiter slot when it still owes them; and again while a pause began
+// during those waits, so that no request goes out before the time a host
+// asked for.
+func (rt *roundTrip) waitToSend(ctx context.Context) error {
+	for {
+		if err := rt.waitGate(ctx); err != nil {
+			return err
+		}
+		waitedTurn, err := rt.waitTurn(ctx)
+		if err != nil {
+			return err
+		}
+		waitedSlot, err := rt.waitSlot(ctx)
+		if err != nil {
+			return err
+		}
+		if !waitedTurn && !waitedSlot {
+			return nil
+		}
+		d := rt.gate.closedFor(rt.clock().Now())
+		if d <= 0 || d > rt.t.maxServerDelay {
+			return nil // open, or see gateLimiter.Reserve for the long pause
+		}
+	}
+}
+
 // waitTurn waits for this caller's turn while the host is paced, when it
 // was too far ahead to reserve before the attempt.
-func (rt *roundTrip) waitTurn(ctx context.Context) error {
+func (rt *roundTrip) waitTurn(ctx context.Context) (waited bool, err error) {
 	clock := rt.clock()
 	for rt.turnOwed {
 		d, reserved := rt.gate.slot(clock.Now())
@@ -250,36 +271,37 @@ func (rt *roundTrip) waitTurn(ctx context.Context) error {
 			continue
 		}
 		if err := rt.sleep(ctx, d, nil); err != nil {
-			return err
+			return waited, err
 		}
+		waited = true
 	}
-	return nil
+	return waited, nil
 }
 
 // waitSlot takes the slot of the policy's limiter that a caller held back
 // by the gate still owes, now that the gate is open.
-func (rt *roundTrip) waitSlot(ctx context.Context) error {
+func (rt *roundTrip) waitSlot(ctx context.Context) (waited bool, err error) {
 	if !rt.slotOwed {
-		return nil
+		return false, nil
 	}
 	rt.slotOwed = false
 	clock := rt.clock()
 	now := clock.Now()
 	d, cancel, err := rt.t.policy.Limiter.Reserve(now)
 	if err != nil {
-		return retry.Permanent(fmt.Errorf("retryhttp: %w: %w", retry.ErrLimiter, err))
+		return false, retry.Permanent(fmt.Errorf("retryhttp: %w: %w", retry.ErrLimiter, err))
 	}
 	if d <= 0 {
-		return nil
+		return false, nil
 	}
 	if deadline, ok := ctx.Deadline(); ok && now.Add(d).After(deadline) {
 		if cancel != nil {
 			cancel(now)
 		}
-		return retry.Permanent(fmt.Errorf("retryhttp: the limiter's next slot is %v away, "+
-			"past the context deadline: %w", d, context.DeadlineExceeded))
+		return false, retry.Permanent(fmt.Errorf("retryhttp: the limiter's next slot is %v "+
+			"away, past the context deadline: %w", d, context.DeadlineExceeded))
 	}
-	return rt.sleep(ctx, d, cancel)
+	return true, rt.sleep(ctx, d, cancel)
 }
 
 // sleep waits d on the policy's clock, or until ctx ends; cancel, when not

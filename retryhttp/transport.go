@@ -89,6 +89,15 @@ func WithCoolDownKey(key func(*http.Request) string) Option {
 	}
 }
 
+// WithoutLearnedPacing turns off the pacing the transport learns from the
+// throttles of a host that does not state its quota (see the README). Use
+// it for a host that turns away a share of requests whatever their rate,
+// which would drive the learned pace down to a few a second. Pauses a host
+// asks for, and the pacing of hosts that state their quota, still apply.
+func WithoutLearnedPacing() Option {
+	return func(t *Transport) { t.coolDowns.noPacing = true }
+}
+
 // NewTransport returns a transport that sends requests through base (nil
 // means http.DefaultTransport) and retries them as p says (nil means the
 // default policy). It copies p, so later changes to p do not reach it. A bad
