@@ -196,23 +196,21 @@ func (rt *roundTrip) classify(err error) retry.Class {
 // waitGate waits out a cool-down that began while this caller waited for
 // its turn (the policy's limiter, which holds the gate, let it through
 // before another caller's 429 closed the gate again), on the policy's clock.
+// It releases the callers it holds spread out, as the gate does, so that
+// they do not all go at the reset.
 //
 // With shared pauses, a caller that was held back asks the store again: a
-// pause another process was asked for meanwhile must hold it too, and it
-// is released spread out, as by the gate, so that the callers of every
-// process do not all wake at the reset.
+// pause another process was asked for meanwhile must hold it too.
 func (rt *roundTrip) waitGate(ctx context.Context) error {
 	clock := rt.clock()
-	spread := false
 	if rt.heldBack && rt.t.shared != nil {
 		rt.heldBack = false
 		rt.syncShared(clock.Now())
-		spread = true
 	}
 	for {
 		now := clock.Now()
 		d := rt.gate.closedFor(now)
-		if spread && d > 0 {
+		if d > 0 {
 			d = rt.gate.wait(now, uniform(rt.t.policy.Rand))
 		}
 		if d <= 0 || d > rt.t.maxServerDelay {
