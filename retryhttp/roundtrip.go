@@ -199,16 +199,18 @@ func (rt *roundTrip) classify(err error) retry.Class {
 // It releases the callers it holds spread out, as the gate does, so that
 // they do not all go at the reset.
 //
-// With shared pauses, a caller that was held back asks the store again: a
-// pause another process was asked for meanwhile must hold it too.
+// With shared pauses, a caller that was held back asks the store again,
+// and again after each wait here: a pause another process was asked for
+// meanwhile must hold it too.
 func (rt *roundTrip) waitGate(ctx context.Context) error {
 	clock := rt.clock()
-	if rt.heldBack && rt.t.shared != nil {
-		rt.heldBack = false
-		rt.syncShared(clock.Now())
-	}
+	ask := rt.heldBack
+	rt.heldBack = false
 	for {
 		now := clock.Now()
+		if ask {
+			rt.syncShared(now)
+		}
 		d := rt.gate.closedFor(now)
 		if d > 0 {
 			d = rt.gate.wait(now, uniform(rt.t.policy.Rand))
@@ -228,12 +230,13 @@ func (rt *roundTrip) waitGate(ctx context.Context) error {
 		// one after another must not all go when it ends.
 		rt.slotOwed = rt.t.policy.Limiter != nil
 		rt.turnOwed = true
+		ask = true
 	}
 }
 
 // waitToSend waits out the host's pause, then this caller's pacing turn
-// and limiter slot when it still owes them; and again while a pause began
-// during those waits, so that no request goes out before the time a host
+// and limiter slot when it still owes them; and looks at the pause again
+// after any such wait, so that no request goes out before the time a host
 // asked for.
 func (rt *roundTrip) waitToSend(ctx context.Context) error {
 	for {
@@ -251,10 +254,9 @@ func (rt *roundTrip) waitToSend(ctx context.Context) error {
 		if !waitedTurn && !waitedSlot {
 			return nil
 		}
-		d := rt.gate.closedFor(rt.clock().Now())
-		if d <= 0 || d > rt.t.maxServerDelay {
-			return nil // open, or see gateLimiter.Reserve for the long pause
-		}
+		// A pause may have begun during those waits, here or in another
+		// process: waitGate looks (and asks the shared store) again.
+		rt.heldBack = true
 	}
 }
 

@@ -182,3 +182,85 @@ func TestSharedPauseDuringLimiterWait(t *testing.T) {
 	assert.GreaterOrEqual(t, arrivals[1], 5*time.Second, "held back until the shared pause ends")
 	assert.LessOrEqual(t, arrivals[1], 5*time.Second+2*time.Second, "within the spread")
 }
+
+// TestSharedPausesAskedAfterEachWait: a caller that sleeps through a pause
+// of its own process must ask the shared store again before it sends: a
+// breaker saw replicas send while another's pause still had 900ms to run.
+func TestSharedPausesAskedAfterEachWait(t *testing.T) {
+	clk := retrytest.NewClock()
+	release, firstArrived := make(chan struct{}), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/first" {
+			close(firstArrived)
+			<-release
+			w.Header().Set("Retry-After", "2")
+			w.Header().Set("X-RateLimit-Remaining", "0") // the pause alone, no pacing
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	base := &http.Transport{}
+	defer base.CloseIdleConnections()
+	var mu sync.Mutex
+	var sent []time.Duration
+	spy := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.URL.Path != "/first" {
+			mu.Lock()
+			sent = append(sent, clk.Now().Sub(retrytest.Epoch))
+			mu.Unlock()
+		}
+		return base.RoundTrip(r)
+	})
+	shared := &memoryPauses{clk: clk, until: map[string]time.Time{}}
+	lim, err := retry.NewRateLimiter(time.Second, 1)
+	require.NoError(t, err)
+	p := &retry.Policy{Clock: clk, AttemptTimeout: retry.Unlimited, MaxAttempts: 1,
+		Limiter: lim, Rand: zeroSource{}}
+	client := &http.Client{Transport: retryhttp.NewTransport(spy, p,
+		retryhttp.WithSharedPauses(shared))}
+	get := func(path string, done chan<- error) {
+		resp, err := client.Get(srv.URL + path)
+		if err == nil {
+			readAll(t, resp)
+		}
+		done <- err
+	}
+
+	// The first request takes the limiter's token; the second waits 1s.
+	first, second := make(chan error, 1), make(chan error, 1)
+	go get("/first", first)
+	<-firstArrived
+	go get("/next", second)
+	bound, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, clk.BlockUntil(bound, 1))
+
+	// The 429 pauses this process (and the store) until 2s.
+	close(release)
+	require.NoError(t, <-first)
+
+	// At 1s the second wakes and sleeps through the pause to 2s; meanwhile
+	// another replica is told to hold back until 5s.
+	clk.AdvanceToNext()
+	require.NoError(t, clk.BlockUntil(bound, 1))
+	shared.Pause(srv.Listener.Addr().String(), 4*time.Second)
+
+	driving, stop := context.WithCancel(context.Background())
+	driven := make(chan struct{})
+	go func() {
+		defer close(driven)
+		for clk.BlockUntil(driving, 1) == nil {
+			clk.AdvanceToNext()
+		}
+	}()
+	require.NoError(t, <-second)
+	stop()
+	<-driven
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, sent, 1)
+	assert.GreaterOrEqual(t, sent[0], 5*time.Second, "sent during the other replica's pause")
+}
