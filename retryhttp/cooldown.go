@@ -257,7 +257,7 @@ func (l gateLimiter) Reserve(time.Time) (time.Duration, func(time.Time), error) 
 	// admissions by wall time, as its other readings of the clock do.
 	now := rt.clock().Now()
 	rt.syncShared(now)
-	d := rt.gate.wait(now, uniform(rt.t.policy.Rand))
+	d := rt.gate.wait(now, rt.releaseShare())
 	if d > rt.t.maxServerDelay {
 		// Longer than the policy lets a server hold it: send the request,
 		// so that its answer ends the call with retry.ErrServerDelay and
@@ -277,6 +277,16 @@ func (l gateLimiter) Reserve(time.Time) (time.Duration, func(time.Time), error) 
 	wait, cancel, err := next.Reserve(now)
 	rt.heldBack = wait > 0
 	return wait, cancel, err
+}
+
+// releaseShare is the share of a pause's release spread this caller takes:
+// random, unless the policy has a limiter, whose slots (taken after the
+// pause) already space the callers it releases.
+func (rt *roundTrip) releaseShare() float64 {
+	if rt.t.policy.Limiter != nil {
+		return 0
+	}
+	return uniform(rt.t.policy.Rand)
 }
 
 // syncShared closes the gate for as long as another process was asked to

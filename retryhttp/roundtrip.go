@@ -213,7 +213,7 @@ func (rt *roundTrip) waitGate(ctx context.Context) error {
 		}
 		d := rt.gate.closedFor(now)
 		if d > 0 {
-			d = rt.gate.wait(now, uniform(rt.t.policy.Rand))
+			d = rt.gate.wait(now, rt.releaseShare())
 		}
 		if d <= 0 || d > rt.t.maxServerDelay {
 			return nil // see gateLimiter.Reserve for the long pause
