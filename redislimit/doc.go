@@ -50,5 +50,10 @@
 // Set the client's ReadTimeout and WriteTimeout near the timeout to bound
 // them, or ContextTimeoutEnabled to end them with it.
 //
+// BUG: the Redis calls do not know the caller's context (retry.Limiter,
+// retry.RetryBudget and retryhttp.SharedPauses take none), so while Redis
+// hangs an attempt can run past its deadline by up to the timeout for each
+// of the three it uses.
+//
 // None of them owns the client: close it yourself.
 package redislimit
