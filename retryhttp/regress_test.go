@@ -252,18 +252,10 @@ func TestTurnsTakenBeforePauseAreRetaken(t *testing.T) {
 		defer mu.Unlock()
 		return len(arrivals) == 2 || (len(arrivals) == 1 && clk.Pending() == 1)
 	}, 5*time.Second, time.Millisecond)
-	driving, stop := context.WithCancel(context.Background())
-	driven := make(chan struct{})
-	go func() {
-		defer close(driven)
-		for clk.BlockUntil(driving, 1) == nil {
-			clk.AdvanceToNext()
-		}
-	}()
+	stop := driveClock(clk)
 	require.NoError(t, <-others)
 	require.NoError(t, <-others)
 	stop()
-	<-driven
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -340,17 +332,9 @@ func TestPauseDuringSlotWaitHolds(t *testing.T) {
 	require.NoError(t, <-done)
 	require.NoError(t, clk.BlockUntil(bound, 1))
 
-	driving, stop := context.WithCancel(context.Background())
-	driven := make(chan struct{})
-	go func() {
-		defer close(driven)
-		for clk.BlockUntil(driving, 1) == nil {
-			clk.AdvanceToNext()
-		}
-	}()
+	stop := driveClock(clk)
 	require.NoError(t, <-done)
 	stop()
-	<-driven
 
 	mu.Lock()
 	defer mu.Unlock()

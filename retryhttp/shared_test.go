@@ -247,17 +247,9 @@ func TestSharedPausesAskedAfterEachWait(t *testing.T) {
 	require.NoError(t, clk.BlockUntil(bound, 1))
 	shared.Pause(srv.Listener.Addr().String(), 4*time.Second)
 
-	driving, stop := context.WithCancel(context.Background())
-	driven := make(chan struct{})
-	go func() {
-		defer close(driven)
-		for clk.BlockUntil(driving, 1) == nil {
-			clk.AdvanceToNext()
-		}
-	}()
+	stop := driveClock(clk)
 	require.NoError(t, <-second)
 	stop()
-	<-driven
 
 	mu.Lock()
 	defer mu.Unlock()

@@ -93,7 +93,20 @@ func newFixture(t *testing.T, h http.Handler, p *retry.Policy, opts ...retryhttp
 	p.Clock, p.Jitter, p.AttemptTimeout = clk, retry.NoJitter, retry.Unlimited
 	client := &http.Client{Transport: retryhttp.NewTransport(base, p, opts...)}
 
-	ctx, stop := context.WithCancel(context.Background())
+	stop := driveClock(clk)
+	t.Cleanup(func() {
+		stop()
+		base.CloseIdleConnections()
+		srv.Close()
+	})
+	return &fixture{srv: srv, clk: clk, base: base, client: client}
+}
+
+// driveClock moves clk to the end of each wait as soon as one begins, until
+// the function it returns is called; that function returns once the
+// driving goroutine has ended.
+func driveClock(clk *retrytest.Clock) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -101,13 +114,10 @@ func newFixture(t *testing.T, h http.Handler, p *retry.Policy, opts ...retryhttp
 			clk.AdvanceToNext()
 		}
 	}()
-	t.Cleanup(func() {
-		stop()
+	return func() {
+		cancel()
 		<-done
-		base.CloseIdleConnections()
-		srv.Close()
-	})
-	return &fixture{srv: srv, clk: clk, base: base, client: client}
+	}
 }
 
 func readAll(t *testing.T, resp *http.Response) string {
