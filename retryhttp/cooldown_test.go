@@ -102,36 +102,83 @@ func TestGatePacesAtLearnedRate(t *testing.T) {
 	slot(&g, at(1300*time.Millisecond+2*paceGrowEvery))
 	assert.InDelta(t, 20*paceFast*paceFast, g.pace.perSec, 1e-9)
 
-	// A throttle cuts it by paceCut, and growth after a cut is slow.
+	// A throttle that asks for no pause cuts it by paceCutShort, and
+	// growth after a cut is slow.
 	for i := range 40 { // the host admitted 40 in the last second
 		g.admit(at(1100*time.Millisecond + time.Duration(i)*20*time.Millisecond))
 	}
 	cut := at(2 * time.Second)
 	g.throttled(cut, cut)
-	assert.InDelta(t, 45*paceCut, g.pace.perSec, 1e-9)
+	assert.InDelta(t, 45*paceCutShort, g.pace.perSec, 1e-9)
 	slot(&g, cut.Add(paceGrowEvery))
-	assert.InDelta(t, 45*paceCut*paceSlow, g.pace.perSec, 1e-9, "slow after a cut")
+	assert.InDelta(t, 45*paceCutShort*paceSlow, g.pace.perSec, 1e-9, "slow after a cut")
 
 	// The same overload seen late cuts nothing.
 	g.throttled(cut.Add(paceCutHold-time.Millisecond), cut.Add(paceCutHold))
-	assert.InDelta(t, 45*paceCut*paceSlow, g.pace.perSec, 1e-9, "within the cut hold")
+	assert.InDelta(t, 45*paceCutShort*paceSlow, g.pace.perSec, 1e-9, "within the cut hold")
 
-	// A later throttle cuts to what the host admitted, when that is less,
-	// but never below half at once.
-	for i := range 20 {
-		g.admit(cut.Add(1100*time.Millisecond + time.Duration(i)*40*time.Millisecond))
+	// A later throttle cuts to the rate the host admitted over the last
+	// second (the whole tenths before the one it comes in), when that is
+	// less, but never below half at once.
+	for i := range 27 {
+		g.admit(cut.Add(1100*time.Millisecond + time.Duration(i)*30*time.Millisecond))
 	}
 	later := cut.Add(2 * time.Second)
 	before := g.pace.perSec
 	g.throttled(later, later)
-	assert.Equal(t, 20.0, g.pace.perSec, "the host admitted 20 in the last second")
+	assert.InDelta(t, 27/0.9, g.pace.perSec, 1e-9, "27 admitted in 900ms")
+	assert.Less(t, 30.0, before*paceCutShort)
 	g.throttled(later.Add(paceCutHold), later.Add(paceCutHold))
-	assert.Equal(t, 10.0, g.pace.perSec, "the 10 admitted in the last second, which is also half")
-	assert.Less(t, 20.0, before*paceCut)
+	assert.InDelta(t, 15.0, g.pace.perSec, 1e-9, "10 admitted in 900ms; half is more")
 
 	end := later.Add(paceCutHold + paceHold)
 	assert.Zero(t, slot(&g, end), "pacing ends paceHold after the last throttle")
 	assert.True(t, g.idle(end))
+}
+
+func TestGateLearnsRateFromAskedDelays(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	var g gate
+	for i := range 20 { // a burst of 20 admitted at once
+		g.admit(at(time.Duration(i) * time.Millisecond / 2))
+	}
+
+	// A token bucket asks for the time to its next token: at most 1/rate.
+	first := at(10 * time.Millisecond)
+	g.pause(first, first, 5*time.Millisecond, true)
+	assert.InDelta(t, 200.0, g.pace.perSec, 1e-9, "one request per 5ms, not the burst's 20")
+
+	// A longer delay asked for lowers it, towards the host's rate.
+	g.pause(at(9*time.Millisecond), at(50*time.Millisecond), 8*time.Millisecond, true)
+	assert.InDelta(t, 125.0, g.pace.perSec, 1e-9)
+
+	// Set from the delays, the rate is near the host's and grows slowly.
+	slot(&g, at(58*time.Millisecond+paceGrowEvery))
+	assert.InDelta(t, 125*paceSlow, g.pace.perSec, 1e-9)
+
+	// A throttle while the host admitted less (100 a second over the
+	// tenths since pacing began) sets the rate to what it admitted.
+	for i := range 30 {
+		g.admit(at(100*time.Millisecond + time.Duration(i)*10*time.Millisecond))
+	}
+	late := at(400 * time.Millisecond)
+	g.pause(late, late, 4*time.Millisecond, true)
+	assert.InDelta(t, 100.0, g.pace.perSec, 1e-9)
+
+	// A host that asks for longer delays than a token takes (a window's
+	// reset) allows less than it admitted: that changes nothing, and the
+	// rate grows fast.
+	var w gate
+	for i := range 20 {
+		w.admit(at(time.Duration(i) * time.Millisecond / 2))
+	}
+	w.pause(first, first, 800*time.Millisecond, true)
+	assert.Equal(t, 20.0, w.pace.perSec)
+	slot(&w, first.Add(800*time.Millisecond+paceGrowEvery))
+	assert.InDelta(t, 20*paceFast, w.pace.perSec, 1e-9)
+	w.pause(first, first.Add(time.Second), 800*time.Millisecond, true)
+	assert.InDelta(t, 20*paceFast, w.pace.perSec, 1e-9, "the same overload seen late")
 }
 
 func TestGateThrottleWithoutAdmissions(t *testing.T) {

@@ -16,14 +16,27 @@ import (
 //   - The first throttle starts pacing at the rate the host was seen to
 //     admit over the last second (counting, until the first cut, answers
 //     that come after it).
+//   - Until the first cut, the delays the host asks for set that rate
+//     when they allow more: a token bucket asks for the time to its next
+//     token, at most the time a token takes, so one request per the
+//     longest delay asked for is at or above the host's rate, and comes
+//     down to it as more delays come in. Pacing then starts near the
+//     host's rate, and grows slowly, instead of climbing to it from the
+//     burst the host admitted; a throttle that shows the host admitting
+//     less since pacing began sets it to that. A host that asks for
+//     longer delays (the reset of a window) allows less than it admitted:
+//     that changes nothing.
 //   - While no throttle comes, the rate grows every paceGrowEvery: fast
 //     (paceFast) until the first cut, slowly (paceSlow, less after a long
 //     pause) after it, so that the rate stays current without going far
 //     past the host's.
-//   - A throttle cuts the rate to paceCut of itself, or to what the host
-//     admitted over the last second if that is less, but not below half. Throttles to requests
-//     sent less than paceCutHold after a cut are the same overload seen
-//     late (turns taken before it, a bucket still empty) and cut nothing.
+//   - A throttle cuts the rate to paceCut of itself (paceCutShort when
+//     the host asked for no pause or a short one, which costs little), or
+//     to the rate the host admitted over the last second (or since pacing
+//     began, if later) if that is less, but not below half. Throttles to
+//     requests sent less than paceCutHold after a cut are the same
+//     overload seen late (turns taken before it, a bucket still empty) and
+//     cut nothing.
 //   - Pacing ends paceHold after the last throttle; a slot costs nothing
 //     when the callers ask for fewer.
 //
@@ -36,6 +49,7 @@ const (
 	paceFast      = 1.5
 	paceSlow      = 1.03
 	paceCut       = 0.8
+	paceCutShort  = 0.9
 	paceCutHold   = 2 * paceHorizon
 	paceHold      = 10 * time.Second
 	minPace       = 1.0 // calls a second, the least pacing goes down to
@@ -49,13 +63,16 @@ const (
 // lock.
 type pacer struct {
 	admits  admitCounter
-	perSec  float64   // the paced rate; 0 until the first throttle
-	cut     bool      // the rate was cut since pacing began: grow slowly
-	step    float64   // the slow growth per paceGrowEvery (see slowStep)
-	cutAt   time.Time // when the rate was last set by a throttle
-	grewAt  time.Time // when the rate last grew (or may start to)
-	pacedTo time.Time // pacing ends here unless a throttle extends it
-	next    time.Time // the next free slot
+	perSec  float64       // the paced rate; 0 until the first throttle
+	cut     bool          // the rate was cut since pacing began: grow slowly
+	base    float64       // the rate pacing began at: what the host admitted
+	longest time.Duration // the longest delay asked for since, until the cut
+	step    float64       // the slow growth per paceGrowEvery (see slowStep)
+	began   time.Time     // when pacing began
+	cutAt   time.Time     // when the rate was last set by a throttle
+	grewAt  time.Time     // when the rate last grew (or may start to)
+	pacedTo time.Time     // pacing ends here unless a throttle extends it
+	next    time.Time     // the next free slot
 }
 
 // paced reports whether requests at t are paced.
@@ -67,15 +84,24 @@ func (p *pacer) paced(t time.Time) bool {
 // host asked for no request before resume (now, when it did not say).
 func (p *pacer) throttled(sent, now, resume time.Time) {
 	if !p.cutAt.IsZero() && sent.Before(p.cutAt.Add(paceCutHold)) {
+		p.asked(now, resume.Sub(now))
 		return
 	}
-	admitted := float64(p.admits.lastSecond(now))
+	pause := resume.Sub(now)
 	if p.paced(now) {
+		cut := p.perSec * paceCut
+		if pause <= paceGrowEvery {
+			cut = p.perSec * paceCutShort
+		}
+		if admitted, ok := p.admits.perSecond(p.began, now); ok {
+			cut = min(cut, admitted)
+		}
 		// Never below half at once: over a second that began below the
 		// host's rate, the host admitted less than it could.
-		p.perSec = max(min(p.perSec*paceCut, admitted), p.perSec/2, minPace)
+		p.perSec = max(cut, p.perSec/2, minPace)
 		p.cut = true
 	} else {
+		admitted := float64(p.admits.lastSecond(now))
 		if admitted < minAdmitsToPace {
 			// Nothing to learn a rate from (a client that has just begun,
 			// or has been paused): the pause alone, as the host asked.
@@ -83,13 +109,48 @@ func (p *pacer) throttled(sent, now, resume time.Time) {
 		}
 		p.perSec = admitted
 		p.cut = false
+		p.base, p.longest, p.began = admitted, 0, now
 	}
-	p.step = slowStep(resume.Sub(now))
+	p.step = slowStep(pause)
 	p.cutAt, p.grewAt = now, resume
 	p.pacedTo = resume.Add(paceHold)
 	if resume.After(p.next) {
 		p.next = resume
 	}
+	p.asked(now, pause)
+}
+
+// asked learns from a delay d asked for before the first cut: the rate is
+// one request per the longest such delay, if that is more than the host
+// admitted when pacing began. Each longer delay lowers it, towards the
+// host's, and so does a throttle that comes while the host admits less.
+func (p *pacer) asked(now time.Time, d time.Duration) {
+	if p.cut || !p.paced(now) || d <= 0 {
+		return
+	}
+	p.longest = max(p.longest, d)
+	rate := p.bound()
+	if rate <= p.base {
+		return // a window's reset, say: the ramp from base goes on
+	}
+	if admitted, ok := p.admits.perSecond(p.began, now); ok {
+		rate = min(rate, admitted)
+	}
+	p.perSec = max(p.base, rate)
+}
+
+// bound is the rate the longest delay asked for allows: 0 when none was.
+func (p *pacer) bound() float64 {
+	if p.longest <= 0 {
+		return 0
+	}
+	return float64(time.Second) / float64(p.longest)
+}
+
+// slow reports whether the rate grows slowly: after a cut, or when the
+// host's delays set it, since it is then near the host's already.
+func (p *pacer) slow() bool {
+	return p.cut || p.bound() > p.base
 }
 
 // slot reserves the next turn of a caller arriving at now and returns how
@@ -118,13 +179,13 @@ const paceHorizon = paceGrowEvery
 
 // grow raises the rate for each paceGrowEvery gone by without a throttle.
 func (p *pacer) grow(now time.Time) {
-	if !p.cut && now.Sub(p.grewAt) >= paceGrowEvery {
+	if !p.slow() && now.Sub(p.grewAt) >= paceGrowEvery {
 		// The answers to requests sent before the first throttle may come
 		// after it: what they admitted is a floor of the host's rate.
 		p.perSec = max(p.perSec, float64(p.admits.lastSecond(now)))
 	}
 	for i := 0; i < 40 && now.Sub(p.grewAt) >= paceGrowEvery; i++ {
-		if p.cut {
+		if p.slow() {
 			p.perSec *= p.step
 		} else {
 			p.perSec *= paceFast
@@ -175,4 +236,23 @@ func (a *admitCounter) lastSecond(t time.Time) int {
 		}
 	}
 	return n
+}
+
+// perSecond returns the rate of successes over the last second, or since
+// start if that is later, counted in the whole tenths after start's (the
+// tenth a throttle began pacing in holds the burst before it). ok is false
+// until two tenths have gone by: too few to count a rate from.
+func (a *admitCounter) perSecond(start, now time.Time) (perSec float64, ok bool) {
+	i := now.UnixMilli() / 100
+	from := max(i-9, start.UnixMilli()/100+1)
+	if i-from < 1 {
+		return 0, false
+	}
+	n := 0
+	for _, b := range a.tenths {
+		if b.index >= from && b.index <= i {
+			n += b.n
+		}
+	}
+	return float64(n) / now.Sub(time.UnixMilli(from*100)).Seconds(), true
 }
