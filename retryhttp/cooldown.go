@@ -56,21 +56,87 @@ func (c *coolDowns) sweep(now time.Time) {
 const minSweep = 64
 
 // idle reports whether the gate neither holds callers back nor paces them,
-// so that a new gate would behave the same.
+// nor has requests in flight, so that a new gate would behave the same.
 func (g *gate) idle(now time.Time) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return !now.Before(g.until) && !g.pace.paced(now)
+	return !now.Before(g.until) && !g.pace.paced(now) && g.left.inflight == 0
 }
 
 // gate pauses every caller of one host until the time the host asked for,
-// and releases them spread over a window so they do not all call at once.
+// and releases them spread over a window so they do not all call at once:
+// all but the first callers held, as many as the quota the host stated,
+// which it admits at the reset.
 type gate struct {
 	mu       sync.Mutex
 	until    time.Time
 	spread   time.Duration
+	held     int // callers told to wait for until
+	quota    int // the requests a window admits, as the host last stated
 	pace     pacer
 	noPacing bool // WithoutLearnedPacing
+	left     left
+}
+
+// left tracks the requests a host said it has left in its window against
+// those in flight, so that callers do not send more than it will admit.
+type left struct {
+	n        int           // as stated to the request sent at sent,
+	known    bool          // if any was,
+	sent     time.Time     //
+	window   string        // naming this reset of its window
+	inflight int           // requests sent and not yet answered
+	answer   chan struct{} // closed at the next answer; nil when none waits
+}
+
+// send reserves a request in flight and returns nil, or returns a channel
+// that closes at the next answer when the requests in flight may spend
+// all the host said it has left: the caller waits for it and asks again
+// (or, when force, sends anyway). A count stated before a pause that has
+// ended is stale: the window has reset.
+func (g *gate) send(now time.Time, force bool) <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	l := &g.left
+	stale := l.sent.Before(g.until) && !now.Before(g.until)
+	if !force && l.known && !stale && l.inflight > 0 && l.inflight >= l.n {
+		if l.answer == nil {
+			l.answer = make(chan struct{})
+		}
+		return l.answer
+	}
+	l.inflight++
+	return nil
+}
+
+// sameWindow reports whether a count stated to a request sent at sent is
+// of the window of the count known: both name the same reset, and the
+// request did not go after a pause that ended the known count's window.
+// Without a reset to go by, the latest count is taken as it comes.
+func (l *left) sameWindow(window string, sent, pauseEnd time.Time) bool {
+	return l.known && window != "" && window == l.window &&
+		!(l.sent.Before(pauseEnd) && !sent.Before(pauseEnd))
+}
+
+// answered ends a request in flight, sent at sent, and learns the count
+// its answer h states (h is nil for no answer): the least stated for a
+// window, since answers come out of order. It wakes the callers waiting
+// for an answer.
+func (g *gate) answered(h http.Header, sent, now time.Time) {
+	n, ok := statedLeft(h)
+	window := statedWindow(h)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	l := &g.left
+	stale := sent.Before(g.until) && !now.Before(g.until)
+	if ok && !stale && (n < l.n || !l.sameWindow(window, sent, g.until)) {
+		l.n, l.known, l.sent, l.window = n, true, sent, window
+	}
+	l.inflight--
+	if l.answer != nil {
+		close(l.answer)
+		l.answer = nil
+	}
 }
 
 // pause closes the gate until now+d, unless it is already closed longer,
@@ -83,6 +149,7 @@ func (g *gate) pause(sent, now time.Time, d time.Duration, learn bool) {
 	if reset.After(g.until) {
 		g.until = reset
 		g.spread = min(d/2, maxReleaseSpread)
+		g.held = 0
 	}
 	if learn {
 		g.pace.throttled(sent, now, reset)
@@ -110,7 +177,8 @@ func (g *gate) admit(sent time.Time) {
 // wait returns how long a caller arriving at now must wait: 0 when the
 // gate is open, else until the gate opens plus a random share u (in
 // [0, 1)) of the spread. While the host is paced there is no spread: the
-// slots spread the callers.
+// slots spread the callers. Nor is there for as many callers as the host
+// said a window admits: they all have a request at the reset.
 func (g *gate) wait(now time.Time, u float64) time.Duration {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -121,6 +189,9 @@ func (g *gate) wait(now time.Time, u float64) time.Duration {
 		return 0
 	}
 	if g.pace.paced(g.until) {
+		return g.until.Sub(now)
+	}
+	if g.held++; g.held <= g.quota {
 		return g.until.Sub(now)
 	}
 	return g.until.Sub(now) + time.Duration(u*float64(g.spread))
@@ -162,6 +233,11 @@ func (g *gate) observe(resp *http.Response, sent, now time.Time) time.Duration {
 	// A server that states its quota (a remaining count) is followed to
 	// the letter; the rate is learned only from servers that do not say.
 	learn := !statesQuota(h) && !g.noPacing
+	if q, ok := statedQuota(h); ok {
+		g.mu.Lock()
+		g.quota = q
+		g.mu.Unlock()
+	}
 	if d, ok := retry.ParseRetryAfter(h, now); ok && d > 0 {
 		g.pause(sent, now, d, learn)
 		return d
@@ -189,6 +265,71 @@ func statesQuota(h http.Header) bool {
 
 var remainingHeaders = [...]string{"X-Ratelimit-Remaining", "Ratelimit-Remaining",
 	"X-Ratelimit-Remaining-Requests"}
+
+// statedLeft returns the requests an answer says are left in the window:
+// the least of its remaining counts.
+func statedLeft(h http.Header) (int, bool) {
+	least, found := 0, false
+	for _, key := range remainingHeaders {
+		if n, err := strconv.Atoi(strings.TrimSpace(h.Get(key))); err == nil && n >= 0 {
+			if !found || n < least {
+				least, found = n, true
+			}
+		}
+	}
+	for _, item := range strings.Split(h.Get("Ratelimit"), ",") {
+		for _, param := range strings.Split(item, ";") {
+			k, v, _ := strings.Cut(strings.TrimSpace(param), "=")
+			n, err := strconv.Atoi(v)
+			if k == "r" && err == nil && n >= 0 && (!found || n < least) {
+				least, found = n, true
+			}
+		}
+	}
+	return least, found
+}
+
+// statedWindow returns the reset an answer states for its window, as
+// written: answers that name the same reset count down the same window.
+func statedWindow(h http.Header) string {
+	for _, key := range resetHeaders {
+		if v := h.Get(key); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+var resetHeaders = [...]string{"X-Ratelimit-Reset", "Ratelimit-Reset",
+	"X-Ratelimit-Reset-Requests"}
+
+// statedQuota returns the requests a window admits, as an answer states
+// it: X-RateLimit-Limit and the like, or the least quota (q) that the
+// IETF draft's RateLimit-Policy field lists.
+func statedQuota(h http.Header) (int, bool) {
+	for _, key := range limitHeaders {
+		if n, err := strconv.Atoi(strings.TrimSpace(h.Get(key))); err == nil && n >= 0 {
+			return n, true
+		}
+	}
+	least, found := 0, false
+	for _, item := range strings.Split(h.Get("Ratelimit-Policy"), ",") {
+		for _, param := range strings.Split(item, ";") {
+			k, v, _ := strings.Cut(strings.TrimSpace(param), "=")
+			n, err := strconv.Atoi(v)
+			if k != "q" || err != nil || n < 0 {
+				continue
+			}
+			if !found || n < least {
+				least, found = n, true
+			}
+		}
+	}
+	return least, found
+}
+
+var limitHeaders = [...]string{"X-Ratelimit-Limit", "Ratelimit-Limit",
+	"X-Ratelimit-Limit-Requests"}
 
 // quotaSpent reports whether the answer says, in so many words, that no
 // requests remain in the current window.

@@ -39,6 +39,14 @@ type roundTrip struct {
 	// wait before the attempt, so another process may have paused the
 	// host meanwhile (see waitGate).
 	heldBack bool
+
+	// inFlight says the gate counts this caller's request as in flight
+	// (see gate.send) until answered ends it.
+	inFlight bool
+
+	// answerLate says this caller waited maxAnswerWait for an answer to
+	// another's request in flight: it sends without waiting again.
+	answerLate bool
 }
 
 // attempt is the function the policy retries: wait out the host's
@@ -53,6 +61,7 @@ func (rt *roundTrip) attempt(ctx context.Context) (*http.Response, error) {
 	n := retry.AttemptFrom(ctx)
 	body, err := rt.body.forAttempt(n)
 	if err != nil {
+		rt.answered(nil, time.Time{})
 		return nil, retry.Permanent(fmt.Errorf("%w: GetBody failed: %w",
 			ErrBodyNotReplayable, err))
 	}
@@ -74,11 +83,21 @@ func (rt *roundTrip) attempt(ctx context.Context) (*http.Response, error) {
 	resp, err = checkResponse(resp, err)
 
 	if err != nil {
+		rt.answered(nil, sent)
 		timedOut := context.Cause(actx) == retry.ErrAttemptTimeout
 		cancel(nil)
 		return nil, rt.failure(ctx, err, timedOut)
 	}
 	return rt.answer(resp, sent, cancel)
+}
+
+// answered tells the gate that this caller's request in flight, sent at
+// sent, has its answer h (nil for none).
+func (rt *roundTrip) answered(h http.Header, sent time.Time) {
+	if rt.inFlight {
+		rt.inFlight = false
+		rt.gate.answered(h, sent, rt.clock().Now())
+	}
 }
 
 // failure turns a transport error into what the policy should see.
@@ -147,6 +166,7 @@ func (rt *roundTrip) answer(resp *http.Response, sent time.Time,
 	if d := rt.gate.observe(resp, sent, rt.clock().Now()); d > 0 && rt.t.shared != nil {
 		rt.t.shared.Pause(rt.key, d)
 	}
+	rt.answered(resp.Header, sent)
 
 	status := &retry.StatusError{StatusCode: resp.StatusCode, Header: resp.Header}
 	if rt.unsafe(status) {
@@ -252,13 +272,44 @@ func (rt *roundTrip) waitToSend(ctx context.Context) error {
 			return err
 		}
 		if !waitedTurn && !waitedSlot {
-			return nil
+			waitedAnswer, err := rt.waitAnswer(ctx)
+			if err != nil || !waitedAnswer {
+				return err
+			}
 		}
 		// A pause may have begun during those waits, here or in another
 		// process: waitGate looks (and asks the shared store) again.
 		rt.heldBack = true
 	}
 }
+
+// waitAnswer counts this caller's request as in flight, or, when those in
+// flight may spend all the host said it has left, waits for the next
+// answer (waited is true: the caller looks at the gate again). It waits
+// maxAnswerWait at most, so that requests that hang do not hold it.
+func (rt *roundTrip) waitAnswer(ctx context.Context) (waited bool, err error) {
+	clock := rt.clock()
+	answer := rt.gate.send(clock.Now(), rt.answerLate)
+	if answer == nil {
+		rt.inFlight = true
+		return false, nil
+	}
+
+	timer := clock.NewTimer(maxAnswerWait)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return true, ctx.Err()
+	case <-answer:
+	case <-timer.C():
+		rt.answerLate = true
+	}
+	return true, nil
+}
+
+// maxAnswerWait bounds how long a caller waits for answers to the requests
+// in flight before it spends what the host said it has left.
+const maxAnswerWait = time.Second
 
 // waitTurn waits for this caller's turn while the host is paced, when it
 // was too far ahead to reserve before the attempt.

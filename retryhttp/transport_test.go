@@ -543,6 +543,80 @@ func TestProactivePacing(t *testing.T) {
 	assert.Equal(t, []time.Duration{0, 3 * time.Second}, arrivals, "no request spent to learn")
 }
 
+// Callers of a host that states how many requests it has left send no
+// more than that while earlier requests await their answers; a caller held
+// so sends anyway after a second, so that requests that hang hold no one.
+func TestInFlightKeepToStatedLeft(t *testing.T) {
+	clk := retrytest.NewClock()
+	const quota = 5
+	var mu sync.Mutex
+	used, arrived := 0, 0
+	arrivals := make(chan time.Duration, 16)
+	release := make(chan struct{})
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		mu.Lock()
+		arrived++
+		mu.Unlock()
+		arrivals <- clk.Now().Sub(retrytest.Epoch)
+		<-release
+
+		mu.Lock()
+		defer mu.Unlock()
+		code := http.StatusOK
+		if used < quota {
+			used++
+		} else {
+			code = http.StatusTooManyRequests
+		}
+		h := http.Header{}
+		h.Set("X-RateLimit-Remaining", strconv.Itoa(quota-used))
+		h.Set("X-RateLimit-Reset", "4102444800") // 2100: beyond MaxServerDelay
+		return &http.Response{StatusCode: code, Header: h, Request: r,
+			Body: io.NopCloser(strings.NewReader("ok"))}, nil
+	})
+	p := &retry.Policy{Clock: clk, AttemptTimeout: retry.Unlimited, MaxAttempts: 1}
+	client := &http.Client{Transport: retryhttp.NewTransport(base, p)}
+	get := func(codes chan<- int) {
+		resp, err := client.Get("http://api.test/")
+		if !assert.NoError(t, err) {
+			codes <- 0
+			return
+		}
+		readAll(t, resp)
+		codes <- resp.StatusCode
+	}
+
+	codes := make(chan int, 8)
+	go get(codes)
+	<-arrivals
+	release <- struct{}{}
+	require.Equal(t, http.StatusOK, <-codes) // 4 left
+
+	for range 6 {
+		go get(codes)
+	}
+	for range 4 {
+		assert.Zero(t, <-arrivals)
+	}
+	bound, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, clk.BlockUntil(bound, 2), "two callers wait for an answer")
+	mu.Lock()
+	assert.Equal(t, 5, arrived, "no more requests in flight than are left")
+	mu.Unlock()
+
+	clk.Advance(time.Second)
+	for range 2 {
+		assert.Equal(t, time.Second, <-arrivals, "held a second at most")
+	}
+	close(release)
+	got := map[int]int{}
+	for range 6 {
+		got[<-codes]++
+	}
+	assert.Equal(t, map[int]int{200: 4, 429: 2}, got)
+}
+
 // zeroSource makes every random release offset zero.
 type zeroSource struct{}
 
