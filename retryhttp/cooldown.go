@@ -65,14 +65,14 @@ func (g *gate) idle(now time.Time) bool {
 
 // gate pauses every caller of one host until the time the host asked for,
 // and releases them spread over a window so they do not all call at once:
-// all but the first callers held, as many as the quota the host stated,
-// which it admits at the reset.
+// all but the first callers held, as many as the host admitted to this
+// client in the window that the pause ended, which it will admit again.
 type gate struct {
 	mu       sync.Mutex
 	until    time.Time
 	spread   time.Duration
 	held     int // callers told to wait for until
-	quota    int // the requests a window admits, as the host last stated
+	atOnce   int // callers released at once when until comes
 	pace     pacer
 	noPacing bool // WithoutLearnedPacing
 	left     left
@@ -85,6 +85,7 @@ type left struct {
 	known    bool          // if any was,
 	sent     time.Time     //
 	window   string        // naming this reset of its window
+	admitted int           // successes in that window, with a reset stated
 	inflight int           // requests sent and not yet answered
 	answer   chan struct{} // closed at the next answer; nil when none waits
 }
@@ -120,17 +121,24 @@ func (l *left) sameWindow(window string, sent, pauseEnd time.Time) bool {
 
 // answered ends a request in flight, sent at sent, and learns the count
 // its answer h states (h is nil for no answer): the least stated for a
-// window, since answers come out of order. It wakes the callers waiting
-// for an answer.
-func (g *gate) answered(h http.Header, sent, now time.Time) {
+// window, since answers come out of order; and counts the window's
+// admissions. It wakes the callers waiting for an answer.
+func (g *gate) answered(h http.Header, admitted bool, sent, now time.Time) {
 	n, ok := statedLeft(h)
 	window := statedWindow(h)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	l := &g.left
 	stale := sent.Before(g.until) && !now.Before(g.until)
-	if ok && !stale && (n < l.n || !l.sameWindow(window, sent, g.until)) {
-		l.n, l.known, l.sent, l.window = n, true, sent, window
+	if ok && !stale {
+		if !l.sameWindow(window, sent, g.until) {
+			l.n, l.known, l.sent, l.window, l.admitted = n, true, sent, window, 0
+		} else if n < l.n {
+			l.n, l.sent = n, sent
+		}
+		if admitted && window != "" {
+			l.admitted++
+		}
 	}
 	l.inflight--
 	if l.answer != nil {
@@ -149,7 +157,7 @@ func (g *gate) pause(sent, now time.Time, d time.Duration, learn bool) {
 	if reset.After(g.until) {
 		g.until = reset
 		g.spread = min(d/2, maxReleaseSpread)
-		g.held = 0
+		g.held, g.atOnce = 0, g.left.admitted
 	}
 	if learn {
 		g.pace.throttled(sent, now, reset)
@@ -191,7 +199,7 @@ func (g *gate) wait(now time.Time, u float64) time.Duration {
 	if g.pace.paced(g.until) {
 		return g.until.Sub(now)
 	}
-	if g.held++; g.held <= g.quota {
+	if g.held++; g.held <= g.atOnce {
 		return g.until.Sub(now)
 	}
 	return g.until.Sub(now) + time.Duration(u*float64(g.spread))
@@ -233,11 +241,6 @@ func (g *gate) observe(resp *http.Response, sent, now time.Time) time.Duration {
 	// A server that states its quota (a remaining count) is followed to
 	// the letter; the rate is learned only from servers that do not say.
 	learn := !statesQuota(h) && !g.noPacing
-	if q, ok := statedQuota(h); ok {
-		g.mu.Lock()
-		g.quota = q
-		g.mu.Unlock()
-	}
 	if d, ok := retry.ParseRetryAfter(h, now); ok && d > 0 {
 		g.pause(sent, now, d, learn)
 		return d
@@ -302,34 +305,6 @@ func statedWindow(h http.Header) string {
 
 var resetHeaders = [...]string{"X-Ratelimit-Reset", "Ratelimit-Reset",
 	"X-Ratelimit-Reset-Requests"}
-
-// statedQuota returns the requests a window admits, as an answer states
-// it: X-RateLimit-Limit and the like, or the least quota (q) that the
-// IETF draft's RateLimit-Policy field lists.
-func statedQuota(h http.Header) (int, bool) {
-	for _, key := range limitHeaders {
-		if n, err := strconv.Atoi(strings.TrimSpace(h.Get(key))); err == nil && n >= 0 {
-			return n, true
-		}
-	}
-	least, found := 0, false
-	for _, item := range strings.Split(h.Get("Ratelimit-Policy"), ",") {
-		for _, param := range strings.Split(item, ";") {
-			k, v, _ := strings.Cut(strings.TrimSpace(param), "=")
-			n, err := strconv.Atoi(v)
-			if k != "q" || err != nil || n < 0 {
-				continue
-			}
-			if !found || n < least {
-				least, found = n, true
-			}
-		}
-	}
-	return least, found
-}
-
-var limitHeaders = [...]string{"X-Ratelimit-Limit", "Ratelimit-Limit",
-	"X-Ratelimit-Limit-Requests"}
 
 // quotaSpent reports whether the answer says, in so many words, that no
 // requests remain in the current window.

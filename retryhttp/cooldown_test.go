@@ -235,7 +235,7 @@ func TestGateKeepsInFlightToStatedLeft(t *testing.T) {
 	}
 	var g gate
 	require.Nil(t, g.send(t0, false), "nothing stated yet")
-	g.answered(stated(2, "100"), t0, t0)
+	g.answered(stated(2, "100"), true, t0, t0)
 
 	// Two left: two requests in flight, and a third waits for an answer.
 	require.Nil(t, g.send(t0, false))
@@ -243,7 +243,7 @@ func TestGateKeepsInFlightToStatedLeft(t *testing.T) {
 	answer := g.send(t0, false)
 	require.NotNil(t, answer)
 	assert.Nil(t, g.send(t0, true), "forced: sent anyway")
-	g.answered(stated(1, "100"), t0, t0)
+	g.answered(stated(1, "100"), true, t0, t0)
 	select {
 	case <-answer:
 	default:
@@ -253,34 +253,40 @@ func TestGateKeepsInFlightToStatedLeft(t *testing.T) {
 	require.Nil(t, g.send(t0, true))
 
 	// Answers come out of order: the least count of a window holds.
-	g.answered(stated(5, "100"), t0, t0)
+	g.answered(stated(5, "100"), true, t0, t0)
 	assert.Equal(t, 1, g.left.n)
-	g.answered(stated(50, "101"), t0, t0)
+	g.answered(stated(50, "101"), true, t0, t0)
 	assert.Equal(t, 50, g.left.n, "a new reset is a new window")
-	g.answered(stated(60, ""), t0, t0)
+	g.answered(stated(60, ""), true, t0, t0)
 	assert.Equal(t, 60, g.left.n, "without a reset, the latest count")
 	assert.Zero(t, g.left.inflight)
 
 	// A count stated before a pause that has ended is of an old window.
-	g.answered(stated(0, "102"), t0, t0)
+	g.answered(stated(0, "102"), true, t0, t0)
 	g.pause(t0, t0, time.Second, false)
 	reset := t0.Add(time.Second)
 	for range 3 {
 		require.Nil(t, g.send(reset, false), "the window has reset")
 	}
-	g.answered(stated(7, "103"), reset, reset)
-	g.answered(stated(0, "102"), t0, reset)
+	g.answered(stated(7, "103"), true, reset, reset)
+	g.answered(stated(0, "102"), true, t0, reset)
 	assert.Equal(t, 7, g.left.n, "an answer to a request sent before the pause, come after it")
 }
 
-func TestGateReleasesStatedQuotaAtOnce(t *testing.T) {
+func TestGateReleasesAtOnceWhatTheWindowAdmitted(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	h := http.Header{}
-	h.Set("X-RateLimit-Limit", "2")
-	h.Set("Retry-After", "2")
+	h.Set("X-RateLimit-Remaining", "1")
+	h.Set("X-RateLimit-Reset", "100")
 	var g gate
+	for range 2 { // the host admits two requests of this client's
+		require.Nil(t, g.send(t0, false))
+		g.answered(h, true, t0, t0)
+	}
+	h.Set("X-RateLimit-Remaining", "0")
+	h.Set("Retry-After", "2")
 	g.observe(&http.Response{StatusCode: http.StatusTooManyRequests, Header: h}, t0, t0)
-	assert.Equal(t, 2*time.Second, g.wait(t0, 0.5), "the quota admits the first two")
+	assert.Equal(t, 2*time.Second, g.wait(t0, 0.5), "the window admitted two of ours")
 	assert.Equal(t, 2*time.Second, g.wait(t0, 0.5))
 	assert.Equal(t, 2500*time.Millisecond, g.wait(t0, 0.5), "the third is spread")
 

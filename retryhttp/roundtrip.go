@@ -61,7 +61,7 @@ func (rt *roundTrip) attempt(ctx context.Context) (*http.Response, error) {
 	n := retry.AttemptFrom(ctx)
 	body, err := rt.body.forAttempt(n)
 	if err != nil {
-		rt.answered(nil, time.Time{})
+		rt.answered(nil, false, time.Time{})
 		return nil, retry.Permanent(fmt.Errorf("%w: GetBody failed: %w",
 			ErrBodyNotReplayable, err))
 	}
@@ -83,7 +83,7 @@ func (rt *roundTrip) attempt(ctx context.Context) (*http.Response, error) {
 	resp, err = checkResponse(resp, err)
 
 	if err != nil {
-		rt.answered(nil, sent)
+		rt.answered(nil, false, sent)
 		timedOut := context.Cause(actx) == retry.ErrAttemptTimeout
 		cancel(nil)
 		return nil, rt.failure(ctx, err, timedOut)
@@ -92,11 +92,11 @@ func (rt *roundTrip) attempt(ctx context.Context) (*http.Response, error) {
 }
 
 // answered tells the gate that this caller's request in flight, sent at
-// sent, has its answer h (nil for none).
-func (rt *roundTrip) answered(h http.Header, sent time.Time) {
+// sent, has its answer h (nil for none), which admitted it or not.
+func (rt *roundTrip) answered(h http.Header, admitted bool, sent time.Time) {
 	if rt.inFlight {
 		rt.inFlight = false
-		rt.gate.answered(h, sent, rt.clock().Now())
+		rt.gate.answered(h, admitted, sent, rt.clock().Now())
 	}
 }
 
@@ -166,7 +166,7 @@ func (rt *roundTrip) answer(resp *http.Response, sent time.Time,
 	if d := rt.gate.observe(resp, sent, rt.clock().Now()); d > 0 && rt.t.shared != nil {
 		rt.t.shared.Pause(rt.key, d)
 	}
-	rt.answered(resp.Header, sent)
+	rt.answered(resp.Header, resp.StatusCode < 400, sent)
 
 	status := &retry.StatusError{StatusCode: resp.StatusCode, Header: resp.Header}
 	if rt.unsafe(status) {
