@@ -294,3 +294,38 @@ func TestGateReleasesAtOnceWhatTheWindowAdmitted(t *testing.T) {
 	g.observe(&http.Response{StatusCode: http.StatusTooManyRequests, Header: h}, t0, t0)
 	assert.Equal(t, 4*time.Second, g.wait(t0, 0.5), "a new pause counts afresh")
 }
+
+func TestGatePaceSpeedsUpWhenQuiet(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var g gate
+	for i := range 40 {
+		g.admit(t0.Add(time.Duration(i) * 25 * time.Millisecond))
+	}
+	start := t0.Add(time.Second)
+	g.throttled(start, start) // pacing at the 36 admitted in the last second
+	cut := start.Add(paceCutHold)
+	g.throttled(cut, cut) // none admitted since: cut to half
+	r := g.pace.perSec
+	require.InDelta(t, 18.0, r, 1e-9)
+
+	// paceQuietSteps steps at paceSlow, then the growth doubles each step
+	// up to paceFast.
+	want := r
+	growth := paceSlow
+	for i := 1; i <= 10; i++ {
+		slot(&g, cut.Add(time.Duration(i)*paceGrowEvery))
+		want *= growth
+		assert.InDelta(t, want, g.pace.perSec, 1e-9, "step %d", i)
+		if i >= paceQuietSteps+1 {
+			growth = min(1+2*(growth-1), paceFast)
+		}
+	}
+	assert.Greater(t, g.pace.perSec, 3.5*r, "nearly fourfold in 2.5s, and half again each step on")
+
+	// A throttle ends the quiet spell: growth starts slow again.
+	again := cut.Add(10*paceGrowEvery + time.Millisecond)
+	g.throttled(again, again)
+	r = g.pace.perSec
+	slot(&g, again.Add(paceGrowEvery))
+	assert.InDelta(t, r*paceSlow, g.pace.perSec, 1e-9)
+}

@@ -27,9 +27,13 @@ import (
 //     longer delays (the reset of a window) allows less than it admitted:
 //     that changes nothing.
 //   - While no throttle comes, the rate grows every paceGrowEvery: fast
-//     (paceFast) until the first cut, slowly (paceSlow, less after a long
-//     pause) after it, so that the rate stays current without going far
-//     past the host's.
+//     (paceFast) until the first cut, unless the delays set it; slowly
+//     (paceSlow, less after a long pause) after it, so that the rate
+//     stays current without going far past the host's. After
+//     paceQuietSteps slow steps with no throttle the growth doubles each
+//     step, up to paceFast (scaled down as paceSlow is): delays that
+//     said less than the host admits, or a host whose rate went up
+//     again, do not hold the pace low for long.
 //   - A throttle cuts the rate to paceCut of itself (paceCutShort when
 //     the host asked for no pause or a short one, which costs little), or
 //     to the rate the host admitted over the last second (or since pacing
@@ -54,6 +58,10 @@ const (
 	paceHold      = 10 * time.Second
 	minPace       = 1.0 // calls a second, the least pacing goes down to
 
+	// paceQuietSteps is how many steps the rate grows by step after a
+	// cut, with no throttle, before its growth speeds up.
+	paceQuietSteps = 4
+
 	// minAdmitsToPace is the fewest successes over the last second from
 	// which the first throttle learns a rate.
 	minAdmitsToPace = 2
@@ -67,7 +75,9 @@ type pacer struct {
 	cut     bool          // the rate was cut since pacing began: grow slowly
 	base    float64       // the rate pacing began at: what the host admitted
 	longest time.Duration // the longest delay asked for since, until the cut
-	step    float64       // the slow growth per paceGrowEvery (see slowStep)
+	step    float64       // the growth per paceGrowEvery after a cut
+	stepCap float64       // the most step-1 grows to (see slowStep)
+	quiet   int           // steps grown by step since the last cut
 	began   time.Time     // when pacing began
 	cutAt   time.Time     // when the rate was last set by a throttle
 	grewAt  time.Time     // when the rate last grew (or may start to)
@@ -98,6 +108,7 @@ func (p *pacer) throttled(sent, now, resume time.Time) {
 		}
 		// Never below half at once: over a second that began below the
 		// host's rate, the host admitted less than it could.
+		p.quiet = 0
 		p.perSec = max(cut, p.perSec/2, minPace)
 		p.cut = true
 	} else {
@@ -110,8 +121,9 @@ func (p *pacer) throttled(sent, now, resume time.Time) {
 		p.perSec = admitted
 		p.cut = false
 		p.base, p.longest, p.began = admitted, 0, now
+		p.quiet = 0
 	}
-	p.step = slowStep(pause)
+	p.step, p.stepCap = slowStep(pause)
 	p.cutAt, p.grewAt = now, resume
 	p.pacedTo = resume.Add(paceHold)
 	if resume.After(p.next) {
@@ -147,8 +159,9 @@ func (p *pacer) bound() float64 {
 	return float64(time.Second) / float64(p.longest)
 }
 
-// slow reports whether the rate grows slowly: after a cut, or when the
-// host's delays set it, since it is then near the host's already.
+// slow reports whether the rate grows by step rather than paceFast: after
+// a cut, or when the host's delays set it, since it is then near the
+// host's rate already (but see grow: quiet steps speed it up).
 func (p *pacer) slow() bool {
 	return p.cut || p.bound() > p.base
 }
@@ -187,6 +200,13 @@ func (p *pacer) grow(now time.Time) {
 	for i := 0; i < 40 && now.Sub(p.grewAt) >= paceGrowEvery; i++ {
 		if p.slow() {
 			p.perSec *= p.step
+			if p.quiet++; p.quiet > paceQuietSteps {
+				// Long past the last cut with no throttle, each step
+				// doubles the growth, up to the most a throttle's pause
+				// allows: a host whose rate rose, or whose delays said
+				// less than it admits, is caught up with in seconds.
+				p.step = 1 + min(2*(p.step-1), p.stepCap)
+			}
 		} else {
 			p.perSec *= paceFast
 		}
@@ -199,14 +219,16 @@ func (p *pacer) grow(now time.Time) {
 }
 
 // slowStep is the growth per paceGrowEvery after a cut whose throttle
-// paused the host for pause: paceSlow, less in proportion when the pause
-// is longer than a step, so that a host whose every throttle costs a long
-// pause is throttled less often.
-func slowStep(pause time.Duration) float64 {
+// paused the host for pause, and the most it may double to: paceSlow and
+// paceFast, less in proportion when the pause is longer than a step, so
+// that a host whose every throttle costs a long pause is throttled less
+// often.
+func slowStep(pause time.Duration) (step, most float64) {
 	if pause <= paceGrowEvery {
-		return paceSlow
+		return paceSlow, paceFast - 1
 	}
-	return 1 + (paceSlow-1)*float64(paceGrowEvery)/float64(pause)
+	scale := float64(paceGrowEvery) / float64(pause)
+	return 1 + (paceSlow-1)*scale, (paceFast - 1) * scale
 }
 
 // admitCounter counts successes over the last second, in tenths of a
