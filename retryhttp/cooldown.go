@@ -66,13 +66,13 @@ func (g *gate) idle(now time.Time) bool {
 // gate pauses every caller of one host until the time the host asked for,
 // and releases them spread over a window so they do not all call at once:
 // all but the first callers held, as many as the host admitted to this
-// client in the window that the pause ended, which it will admit again.
+// client in the window that the pause ended, when it admitted no one
+// else's: it will admit them again.
 type gate struct {
 	mu       sync.Mutex
 	until    time.Time
 	spread   time.Duration
 	held     int // callers told to wait for until
-	atOnce   int // callers released at once when until comes
 	pace     pacer
 	noPacing bool // WithoutLearnedPacing
 	left     left
@@ -86,6 +86,7 @@ type left struct {
 	sent     time.Time     //
 	window   string        // naming this reset of its window
 	admitted int           // successes in that window, with a reset stated
+	top      int           // the most any of them found left, itself included
 	inflight int           // requests sent and not yet answered
 	answer   chan struct{} // closed at the next answer; nil when none waits
 }
@@ -110,6 +111,18 @@ func (g *gate) send(now time.Time, force bool) <-chan struct{} {
 	return nil
 }
 
+// ownWindow returns how many requests the host admitted to this client in
+// the window of the count known (counting those still in flight), when it
+// admitted no one else's: they may all go at once when the window resets.
+// It returns 0 when others shared the window (replicas of a service, say),
+// whose share is not known.
+func (l *left) ownWindow() int {
+	if n := l.admitted + l.inflight; l.top > 0 && n >= l.top {
+		return n
+	}
+	return 0
+}
+
 // sameWindow reports whether a count stated to a request sent at sent is
 // of the window of the count known: both name the same reset, and the
 // request did not go after a pause that ended the known count's window.
@@ -132,12 +145,14 @@ func (g *gate) answered(h http.Header, admitted bool, sent, now time.Time) {
 	stale := sent.Before(g.until) && !now.Before(g.until)
 	if ok && !stale {
 		if !l.sameWindow(window, sent, g.until) {
-			l.n, l.known, l.sent, l.window, l.admitted = n, true, sent, window, 0
+			l.n, l.known, l.sent, l.window = n, true, sent, window
+			l.admitted, l.top = 0, 0
 		} else if n < l.n {
 			l.n, l.sent = n, sent
 		}
 		if admitted && window != "" {
 			l.admitted++
+			l.top = max(l.top, n+1)
 		}
 	}
 	l.inflight--
@@ -157,7 +172,7 @@ func (g *gate) pause(sent, now time.Time, d time.Duration, learn bool) {
 	if reset.After(g.until) {
 		g.until = reset
 		g.spread = min(d/2, maxReleaseSpread)
-		g.held, g.atOnce = 0, g.left.admitted
+		g.held = 0
 	}
 	if learn {
 		g.pace.throttled(sent, now, reset)
@@ -199,7 +214,7 @@ func (g *gate) wait(now time.Time, u float64) time.Duration {
 	if g.pace.paced(g.until) {
 		return g.until.Sub(now)
 	}
-	if g.held++; g.held <= g.atOnce {
+	if g.held++; g.held <= g.left.ownWindow() {
 		return g.until.Sub(now)
 	}
 	return g.until.Sub(now) + time.Duration(u*float64(g.spread))

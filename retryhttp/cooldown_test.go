@@ -293,6 +293,19 @@ func TestGateReleasesAtOnceWhatTheWindowAdmitted(t *testing.T) {
 	h.Set("Retry-After", "4")
 	g.observe(&http.Response{StatusCode: http.StatusTooManyRequests, Header: h}, t0, t0)
 	assert.Equal(t, 4*time.Second, g.wait(t0, 0.5), "a new pause counts afresh")
+
+	// A window others shared (it had 5 left at our first request, and
+	// admitted us 2): their share is not known, every caller is spread.
+	var shared gate
+	for _, left := range []string{"4", "1"} {
+		h.Set("X-RateLimit-Remaining", left)
+		require.Nil(t, shared.send(t0, false))
+		shared.answered(h, true, t0, t0)
+	}
+	h.Set("X-RateLimit-Remaining", "0")
+	h.Set("Retry-After", "2")
+	shared.observe(&http.Response{StatusCode: http.StatusTooManyRequests, Header: h}, t0, t0)
+	assert.Equal(t, 2500*time.Millisecond, shared.wait(t0, 0.5))
 }
 
 func TestGatePaceSpeedsUpWhenQuiet(t *testing.T) {
