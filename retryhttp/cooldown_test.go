@@ -1,9 +1,11 @@
 package retryhttp
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -341,4 +343,45 @@ func TestGatePaceSpeedsUpWhenQuiet(t *testing.T) {
 	r = g.pace.perSec
 	slot(&g, again.Add(paceGrowEvery))
 	assert.InDelta(t, r*paceSlow, g.pace.perSec, 1e-9)
+}
+
+// A caller woken by an answer whose room another caller took waits again,
+// but no more than maxAnswerWait in all (a breaker saw callers passed over
+// for 9s while answers came every 33ms).
+func TestAnswerWaitBoundedInAll(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := http.Header{}
+		h.Set("X-RateLimit-Remaining", "1")
+		h.Set("X-RateLimit-Reset", "100")
+		g := &gate{}
+		require.Nil(t, g.send(time.Now(), false))
+		g.answered(h, true, time.Now(), time.Now()) // one left
+		require.Nil(t, g.send(time.Now(), false))   // and one in flight
+
+		rt := &roundTrip{t: &Transport{}, gate: g}
+		start := time.Now()
+		sentAt := make(chan time.Duration, 1)
+		go func() {
+			for {
+				waited, err := rt.waitAnswer(context.Background())
+				assert.NoError(t, err)
+				if !waited {
+					sentAt <- time.Since(start)
+					return
+				}
+			}
+		}()
+		time.Sleep(600 * time.Millisecond)
+
+		// Another caller takes the room the next answer makes.
+		require.Nil(t, g.send(time.Now(), true))
+		g.answered(h, true, time.Now(), time.Now())
+		synctest.Wait()
+		select {
+		case <-sentAt:
+			t.Fatal("sent with no room")
+		default:
+		}
+		assert.Equal(t, time.Second, <-sentAt, "sent after a second in all")
+	})
 }

@@ -44,9 +44,10 @@ type roundTrip struct {
 	// (see gate.send) until answered ends it.
 	inFlight bool
 
-	// answerLate says this caller waited maxAnswerWait for an answer to
-	// another's request in flight: it sends without waiting again.
-	answerLate bool
+	// waitingSince is when this caller began to wait for answers to the
+	// requests in flight (zero when it is not waiting): after
+	// maxAnswerWait in all, it sends without waiting again.
+	waitingSince time.Time
 }
 
 // attempt is the function the policy retries: wait out the host's
@@ -289,20 +290,26 @@ func (rt *roundTrip) waitToSend(ctx context.Context) error {
 // maxAnswerWait at most, so that requests that hang do not hold it.
 func (rt *roundTrip) waitAnswer(ctx context.Context) (waited bool, err error) {
 	clock := rt.clock()
-	answer := rt.gate.send(clock.Now(), rt.answerLate)
+	now := clock.Now()
+	if rt.waitingSince.IsZero() {
+		rt.waitingSince = now
+	}
+	// The bound is on the whole wait, not on each: an answer wakes every
+	// caller waiting, and one that arrives later may take the room first.
+	left := maxAnswerWait - now.Sub(rt.waitingSince)
+	answer := rt.gate.send(now, left <= 0)
 	if answer == nil {
-		rt.inFlight = true
+		rt.inFlight, rt.waitingSince = true, time.Time{}
 		return false, nil
 	}
 
-	timer := clock.NewTimer(maxAnswerWait)
+	timer := clock.NewTimer(left)
 	defer timer.Stop()
 	select {
 	case <-ctx.Done():
 		return true, ctx.Err()
 	case <-answer:
 	case <-timer.C():
-		rt.answerLate = true
 	}
 	return true, nil
 }
