@@ -295,8 +295,13 @@ func statedLeft(h http.Header) (int, bool) {
 			}
 		}
 	}
-	for _, item := range strings.Split(h.Get("Ratelimit"), ",") {
-		for _, param := range strings.Split(item, ";") {
+	field := h.Get("Ratelimit")
+	for field != "" {
+		var item string
+		item, field, _ = strings.Cut(field, ",")
+		for item != "" {
+			var param string
+			param, item, _ = strings.Cut(item, ";")
 			k, v, _ := strings.Cut(strings.TrimSpace(param), "=")
 			n, err := strconv.Atoi(v)
 			if k == "r" && err == nil && n >= 0 && (!found || n < least) {
