@@ -81,11 +81,11 @@ type gate struct {
 // left tracks the requests a host said it has left in its window against
 // those in flight, so that callers do not send more than it will admit.
 type left struct {
-	n        int           // as stated to the request sent at sent,
-	known    bool          // if any was,
-	sent     time.Time     //
-	window   string        // naming this reset of its window
-	admitted int           // successes in that window, with a reset stated
+	known    bool          // a count was stated:
+	n        int           // the least for the window,
+	sent     time.Time     // to the request sent then,
+	window   string        // the window's reset, as the answers named it
+	admitted int           // successes in that window, when a reset is named
 	top      int           // the most any of them found left, itself included
 	inflight int           // requests sent and not yet answered
 	answer   chan struct{} // closed at the next answer; nil when none waits
@@ -100,7 +100,7 @@ func (g *gate) send(now time.Time, force bool) <-chan struct{} {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	l := &g.left
-	stale := l.sent.Before(g.until) && !now.Before(g.until)
+	stale := beforePause(l.sent, now, g.until)
 	if !force && l.known && !stale && l.inflight > 0 && l.inflight >= l.n {
 		if l.answer == nil {
 			l.answer = make(chan struct{})
@@ -129,7 +129,14 @@ func (l *left) ownWindow() int {
 // Without a reset to go by, the latest count is taken as it comes.
 func (l *left) sameWindow(window string, sent, pauseEnd time.Time) bool {
 	return l.known && window != "" && window == l.window &&
-		!(l.sent.Before(pauseEnd) && !sent.Before(pauseEnd))
+		!beforePause(l.sent, sent, pauseEnd)
+}
+
+// beforePause reports whether a request sent at sent went before a pause
+// that ended at pauseEnd, by later: its answer's count is of a window the
+// pause ended.
+func beforePause(sent, later, pauseEnd time.Time) bool {
+	return sent.Before(pauseEnd) && !later.Before(pauseEnd)
 }
 
 // answered ends a request in flight, sent at sent, and learns the count
@@ -142,8 +149,7 @@ func (g *gate) answered(h http.Header, admitted bool, sent, now time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	l := &g.left
-	stale := sent.Before(g.until) && !now.Before(g.until)
-	if ok && !stale {
+	if ok && !beforePause(sent, now, g.until) {
 		if !l.sameWindow(window, sent, g.until) {
 			l.n, l.known, l.sent, l.window = n, true, sent, window
 			l.admitted, l.top = 0, 0
@@ -200,8 +206,8 @@ func (g *gate) admit(sent time.Time) {
 // wait returns how long a caller arriving at now must wait: 0 when the
 // gate is open, else until the gate opens plus a random share u (in
 // [0, 1)) of the spread. While the host is paced there is no spread: the
-// slots spread the callers. Nor is there for as many callers as the host
-// said a window admits: they all have a request at the reset.
+// slots spread the callers. Nor is there for as many callers as the window
+// that ended admitted, when it admitted only this client's (see ownWindow).
 func (g *gate) wait(now time.Time, u float64) time.Duration {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -295,20 +301,12 @@ func statedLeft(h http.Header) (int, bool) {
 			}
 		}
 	}
-	field := h.Get("Ratelimit")
-	for field != "" {
-		var item string
-		item, field, _ = strings.Cut(field, ",")
-		for item != "" {
-			var param string
-			param, item, _ = strings.Cut(item, ";")
-			k, v, _ := strings.Cut(strings.TrimSpace(param), "=")
-			n, err := strconv.Atoi(v)
-			if k == "r" && err == nil && n >= 0 && (!found || n < least) {
-				least, found = n, true
-			}
+	eachQuota(h.Get("Ratelimit"), func(remaining, _ string) {
+		n, err := strconv.Atoi(remaining)
+		if err == nil && n >= 0 && (!found || n < least) {
+			least, found = n, true
 		}
-	}
+	})
 	return least, found
 }
 
@@ -344,26 +342,39 @@ func quotaSpent(h http.Header) bool {
 func structuredReset(field string) (time.Duration, bool) {
 	var longest time.Duration
 	found := false
-	for _, item := range strings.Split(field, ",") {
+	eachQuota(field, func(remaining, reset string) {
+		secs, err := strconv.ParseUint(reset, 10, 32)
+		if remaining != "0" || err != nil {
+			return
+		}
+		if d := time.Duration(secs) * time.Second; !found || d > longest {
+			longest, found = d, true
+		}
+	})
+	return longest, found
+}
+
+// eachQuota calls fn with the remaining count (r) and reset (t) of each
+// quota that a RateLimit field lists, as written ("" when absent). It
+// cuts the field in place rather than splitting it: it runs on every
+// answer.
+func eachQuota(field string, fn func(remaining, reset string)) {
+	for field != "" {
+		var item string
+		item, field, _ = strings.Cut(field, ",")
 		remaining, reset := "", ""
-		for _, param := range strings.Split(item, ";") {
-			k, v, _ := strings.Cut(strings.TrimSpace(param), "=")
-			switch k {
+		for item != "" {
+			var param string
+			param, item, _ = strings.Cut(item, ";")
+			switch k, v, _ := strings.Cut(strings.TrimSpace(param), "="); k {
 			case "r":
 				remaining = v
 			case "t":
 				reset = v
 			}
 		}
-		secs, err := strconv.ParseUint(reset, 10, 32)
-		if remaining != "0" || err != nil {
-			continue
-		}
-		if d := time.Duration(secs) * time.Second; !found || d > longest {
-			longest, found = d, true
-		}
+		fn(remaining, reset)
 	}
-	return longest, found
 }
 
 // uniform returns a random number in [0, 1) from src, or from the runtime's

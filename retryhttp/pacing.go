@@ -75,7 +75,7 @@ type pacer struct {
 	cut     bool          // the rate was cut since pacing began: grow slowly
 	base    float64       // the rate pacing began at: what the host admitted
 	longest time.Duration // the longest delay asked for since, until the cut
-	step    float64       // the growth per paceGrowEvery after a cut
+	step    float64       // the growth per paceGrowEvery when slow
 	stepCap float64       // the most step-1 grows to (see slowStep)
 	quiet   int           // steps grown by step since the last cut
 	began   time.Time     // when pacing began
@@ -108,7 +108,6 @@ func (p *pacer) throttled(sent, now, resume time.Time) {
 		}
 		// Never below half at once: over a second that began below the
 		// host's rate, the host admitted less than it could.
-		p.quiet = 0
 		p.perSec = max(cut, p.perSec/2, minPace)
 		p.cut = true
 	} else {
@@ -121,9 +120,9 @@ func (p *pacer) throttled(sent, now, resume time.Time) {
 		p.perSec = admitted
 		p.cut = false
 		p.base, p.longest, p.began = admitted, 0, now
-		p.quiet = 0
 	}
 	p.step, p.stepCap = slowStep(pause)
+	p.quiet = 0
 	p.cutAt, p.grewAt = now, resume
 	p.pacedTo = resume.Add(paceHold)
 	if resume.After(p.next) {
